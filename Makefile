@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree wrapper around Kbuild plus the project's developer targets.
+#
+#   make            build vmm.ko against KDIR
+#   make check      host-side unit tests, then the selftests inside the test VM
+#   make demo       run the example VMM on /dev/vmm inside the test VM
+#   make clean
+#
+# KDIR defaults to the running kernel's build tree and falls back to the
+# newest Debian linux-headers-*-amd64 under /usr/src (these machines run a
+# kernel whose headers Debian does not ship).
+
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+KDIR ?= $(shell \
+	if [ -d /lib/modules/$$(uname -r)/build ]; then \
+		echo /lib/modules/$$(uname -r)/build; \
+	else \
+		ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1; \
+	fi)
+
+RIG := $(REPO)/tools/testing/vm/run
+SELFTESTS := $(REPO)/tools/testing/selftests/vmm
+
+.PHONY: all modules deps check check-unit check-vm selftests demo clean
+
+all: modules
+
+deps:
+	@$(REPO)/scripts/install-deps
+
+modules: deps
+	$(MAKE) -C $(KDIR) M=$(REPO) modules
+
+selftests: deps
+	$(MAKE) -C $(SELFTESTS)
+
+check-unit:
+	$(MAKE) -C $(SELFTESTS)/emulator check
+
+check-vm: modules selftests
+	$(RIG) --module vmm
+
+check: deps
+	@$(REPO)/scripts/check
+
+demo: modules selftests
+	$(RIG) --module vmm -- $(SELFTESTS)/demo/vmm-demo
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(REPO) clean 2>/dev/null || true
+	$(MAKE) -C $(SELFTESTS) clean 2>/dev/null || true
+	$(MAKE) -C $(SELFTESTS)/emulator clean 2>/dev/null || true

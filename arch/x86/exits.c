@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exit handlers shared by the vendor backends, and the glue between the
+ * instruction emulator and guest memory / userspace.
+ *
+ * Every handler returns VMM_RESUME_GUEST, VMM_EXIT_USER (kvm_run filled
+ * in) or a negative errno for KVM_RUN to return.
+ *
+ * An instruction that needs userspace (an MMIO read, the data of INS) is
+ * re-run from the start on the next KVM_RUN, with the data userspace
+ * returned; the emulator performs no write before all its reads succeeded,
+ * so re-running is exact.
+ */
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <asm/msr-index.h>
+
+#include "emulate.h"
+#include "x86.h"
+
+int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len)
+{
+	struct kvm_segment cs;
+	u64 la, gpa;
+	unsigned int n = 0;
+	u32 err;
+
+	vmm_ops->get_segment(vcpu, &cs, VMM_SEG_CS);
+	la = vmm_x86_is_long_mode(vcpu) && cs.l ? vcpu->arch.rip :
+		(u32)(cs.base + vcpu->arch.rip);
+	while (n < X86_EMU_MAX_INSN_LEN) {
+		unsigned int chunk = min_t(unsigned int, X86_EMU_MAX_INSN_LEN - n,
+					   PAGE_SIZE - offset_in_page(la + n));
+
+		if (vmm_x86_translate(vcpu, la + n, VMM_ACCESS_FETCH, &gpa, &err) ||
+		    err)
+			break;
+		if (vmm_read_guest(vcpu->vm, gpa, insn + n, chunk))
+			break;
+		n += chunk;
+	}
+	*len = n;
+	return n ? 0 : -EFAULT;
+}
+
+static enum x86_emu_mode vmm_x86_emu_mode(struct vmm_vcpu *vcpu,
+					  const struct kvm_segment *cs)
+{
+	if (!(vmm_ops->get_cr(vcpu, 0) & X86_CR0_PE))
+		return X86_EMU_MODE_REAL;
+	if (vcpu->arch.rflags & X86_EFLAGS_VM)
+		return X86_EMU_MODE_VM86;
+	if (vmm_x86_is_long_mode(vcpu) && cs->l)
+		return X86_EMU_MODE_PROT64;
+	return cs->db ? X86_EMU_MODE_PROT32 : X86_EMU_MODE_PROT16;
+}
+
+/* Load the emulator context from the vCPU; false if fetching failed. */
+static bool vmm_x86_emu_setup(struct vmm_vcpu *vcpu)
+{
+	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
+	struct kvm_segment seg;
+	int i;
+
+	for (i = 0; i < X86_NR_SEGS; i++) {
+		vmm_ops->get_segment(vcpu, &seg, i);
+		ctxt->seg_base[i] = seg.base;
+		if (i == X86_SEG_CS)
+			ctxt->mode = vmm_x86_emu_mode(vcpu, &seg);
+	}
+	ctxt->la57 = vmm_ops->get_cr(vcpu, 4) & X86_CR4_LA57;
+	memcpy(ctxt->gpr, vcpu->arch.gpr, sizeof(ctxt->gpr));
+	ctxt->rip = vcpu->arch.rip;
+	ctxt->rflags = vcpu->arch.rflags;
+	ctxt->max_rep_count = X86_EMU_BUF_SIZE;
+	ctxt->decoded = false;
+	memset(&ctxt->exception, 0, sizeof(ctxt->exception));
+	return !vmm_x86_fetch_insn(vcpu, ctxt->insn, &ctxt->insn_len);
+}
+
+static struct vmm_vcpu *emu_vcpu(struct x86_emu_ctxt *ctxt)
+{
+	return ctxt->priv;
+}
+
+static int emu_translate(struct x86_emu_ctxt *ctxt, u64 la, u32 access,
+			 u64 *gpa)
+{
+	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
+	u32 err;
+
+	if (vmm_ops->get_cpl(vcpu) == 3)
+		access |= VMM_ACCESS_USER;
+	if (vmm_x86_translate(vcpu, la, access, gpa, &err))
+		return X86_EMU_UNHANDLED;
+	if (err) {
+		ctxt->exception.vector = PF_VECTOR;
+		ctxt->exception.has_error_code = true;
+		ctxt->exception.error_code = err;
+		ctxt->exception.cr2 = la;
+		return X86_EMU_EXCEPTION;
+	}
+	return X86_EMU_OK;
+}
+
+static int emu_read(struct x86_emu_ctxt *ctxt, u64 la, void *data,
+		    unsigned int size)
+{
+	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	u64 gpa;
+	int r, i;
+
+	r = emu_translate(ctxt, la, 0, &gpa);
+	if (r != X86_EMU_OK)
+		return r;
+	r = vmm_read_guest(vcpu->vm, gpa, data, size);
+	if (r != -ENOENT)
+		return r ? X86_EMU_UNHANDLED : X86_EMU_OK;
+
+	/* MMIO: answered by userspace on an earlier exit, or ask it now. */
+	for (i = 0; i < arch->nr_mmio_reads; i++) {
+		if (arch->mmio_reads[i].gpa == gpa &&
+		    arch->mmio_reads[i].len == size) {
+			memcpy(data, arch->mmio_reads[i].data, size);
+			return X86_EMU_OK;
+		}
+	}
+	if (size > sizeof(arch->mmio.data) ||
+	    arch->nr_mmio_reads >= VMM_MMIO_READS)
+		return X86_EMU_UNHANDLED;
+	arch->mmio.gpa = gpa;
+	arch->mmio.len = size;
+	arch->mmio_read_pending = true;
+	return X86_EMU_RETRY;
+}
+
+static int emu_write(struct x86_emu_ctxt *ctxt, u64 la, const void *data,
+		     unsigned int size)
+{
+	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	u64 gpa;
+	int r;
+
+	r = emu_translate(ctxt, la, VMM_ACCESS_WRITE, &gpa);
+	if (r != X86_EMU_OK)
+		return r;
+	r = vmm_write_guest(vcpu->vm, gpa, data, size);
+	if (r != -ENOENT)
+		return r ? X86_EMU_UNHANDLED : X86_EMU_OK;
+
+	/* One MMIO write per instruction: it is handed to userspace at exit. */
+	if (arch->mmio_write_pending || size > sizeof(arch->mmio.data))
+		return X86_EMU_UNHANDLED;
+	arch->mmio.gpa = gpa;
+	arch->mmio.len = size;
+	memcpy(arch->mmio.data, data, size);
+	arch->mmio_write_pending = true;
+	return X86_EMU_OK;
+}
+
+static int emu_pio_in(struct x86_emu_ctxt *ctxt, u16 port, unsigned int size,
+		      unsigned int count, void *data)
+{
+	struct vmm_pio *pio = &emu_vcpu(ctxt)->arch.pio;
+
+	if (pio->done && pio->in && pio->port == port && pio->size == size &&
+	    pio->count == count) {
+		memcpy(data, emu_vcpu(ctxt)->arch.pio_page, size * count);
+		pio->done = false;
+		return X86_EMU_OK;
+	}
+	pio->port = port;
+	pio->size = size;
+	pio->count = count;
+	pio->in = true;
+	pio->done = false;
+	return X86_EMU_RETRY;
+}
+
+static int emu_pio_out(struct x86_emu_ctxt *ctxt, u16 port, unsigned int size,
+		       unsigned int count, const void *data)
+{
+	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
+	struct vmm_pio *pio = &vcpu->arch.pio;
+
+	memcpy(vcpu->arch.pio_page, data, size * count);
+	pio->port = port;
+	pio->size = size;
+	pio->count = count;
+	pio->in = false;
+	pio->done = true;	/* reported at exit, nothing to complete */
+	return X86_EMU_OK;
+}
+
+/*
+ * REP string ops may move a batch at once only through RAM: an MMIO exit
+ * carries one item.
+ */
+static bool emu_batch_ok(struct x86_emu_ctxt *ctxt, u64 la)
+{
+	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
+	u64 gpa;
+	u32 err;
+
+	if (vmm_x86_translate(vcpu, la, 0, &gpa, &err) || err)
+		return true;	/* the access itself will fault */
+	return vmm_memslot_find(vmm_memslots(vcpu->vm), gpa >> PAGE_SHIFT);
+}
+
+static const struct x86_emu_ops vmm_x86_emu_ops = {
+	.batch_ok = emu_batch_ok,
+	.read = emu_read,
+	.write = emu_write,
+	.pio_in = emu_pio_in,
+	.pio_out = emu_pio_out,
+};
+
+static void vmm_x86_fill_io_exit(struct vmm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct vmm_pio *pio = &vcpu->arch.pio;
+
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = pio->in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+	run->io.size = pio->size;
+	run->io.port = pio->port;
+	run->io.count = pio->count;
+	run->io.data_offset = VMM_PIO_PAGE_OFFSET * PAGE_SIZE;
+}
+
+static void vmm_x86_fill_mmio_exit(struct vmm_vcpu *vcpu, bool write)
+{
+	struct kvm_run *run = vcpu->run;
+	struct vmm_mmio *mmio = &vcpu->arch.mmio;
+
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = mmio->gpa;
+	run->mmio.len = mmio->len;
+	run->mmio.is_write = write;
+	memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	if (write)
+		memcpy(run->mmio.data, mmio->data, mmio->len);
+}
+
+int vmm_x86_exit_internal_error(struct vmm_vcpu *vcpu, u32 suberror,
+				u64 info1, u64 info2)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = suberror;
+	run->internal.ndata = 2;
+	run->internal.data[0] = info1;
+	run->internal.data[1] = info2;
+	return VMM_EXIT_USER;
+}
+
+/* KVM_INTERNAL_ERROR_EMULATION, with the instruction bytes for the user. */
+static int vmm_x86_emulation_failed(struct vmm_vcpu *vcpu)
+{
+	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
+	struct kvm_run *run = vcpu->run;
+	unsigned int n = min_t(unsigned int, ctxt->insn_len,
+			       sizeof(run->emulation_failure.insn_bytes));
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	run->emulation_failure.flags =
+		KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES;
+	run->emulation_failure.insn_size = n;
+	memset(run->emulation_failure.insn_bytes, 0,
+	       sizeof(run->emulation_failure.insn_bytes));
+	memcpy(run->emulation_failure.insn_bytes, ctxt->insn, n);
+	/* flags and the 16 bytes of instruction: three u64 of data */
+	run->emulation_failure.ndata = 3;
+	vcpu->arch.nr_mmio_reads = 0;
+	return VMM_EXIT_USER;
+}
+
+/* Run the emulator at RIP and act on the result. */
+static int vmm_x86_emulate(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	struct x86_emu_ctxt *ctxt = arch->emu;
+	int r;
+
+	arch->mmio_read_pending = false;
+	arch->mmio_write_pending = false;
+	arch->pio.done &= arch->pio.in;	/* keep completed IN data only */
+	ctxt->ops = &vmm_x86_emu_ops;
+	ctxt->priv = vcpu;
+	if (!vmm_x86_emu_setup(vcpu))
+		return vmm_x86_emulation_failed(vcpu);
+
+	r = x86_emulate(ctxt);
+	switch (r) {
+	case X86_EMU_OK:
+		memcpy(arch->gpr, ctxt->gpr, sizeof(arch->gpr));
+		arch->rip = ctxt->rip;
+		arch->rflags = ctxt->rflags;
+		arch->nr_mmio_reads = 0;
+		if (arch->mmio_write_pending) {
+			vmm_x86_fill_mmio_exit(vcpu, true);
+			return VMM_EXIT_USER;
+		}
+		if (arch->pio.done && !arch->pio.in) {
+			arch->pio.done = false;
+			vmm_x86_fill_io_exit(vcpu);
+			return VMM_EXIT_USER;
+		}
+		return VMM_RESUME_GUEST;
+	case X86_EMU_RETRY:
+		if (arch->mmio_read_pending) {
+			arch->pending_io = VMM_IO_MMIO;
+			vmm_x86_fill_mmio_exit(vcpu, false);
+		} else {
+			arch->pending_io = VMM_IO_PIO_STRING;
+			vmm_x86_fill_io_exit(vcpu);
+		}
+		return VMM_EXIT_USER;
+	case X86_EMU_EXCEPTION:
+		arch->nr_mmio_reads = 0;
+		if (ctxt->exception.vector == PF_VECTOR)
+			vmm_ops->set_cr(vcpu, 2, ctxt->exception.cr2);
+		vmm_x86_queue_exception(vcpu, ctxt->exception.vector,
+					ctxt->exception.has_error_code,
+					ctxt->exception.error_code);
+		return VMM_RESUME_GUEST;
+	default:
+		return vmm_x86_emulation_failed(vcpu);
+	}
+}
+
+/* Finish what the previous exit to userspace left open (KVM_RUN entry). */
+int vmm_x86_complete_io(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	struct kvm_run *run = vcpu->run;
+	enum vmm_pending_io pending = arch->pending_io;
+	u64 val = 0;
+
+	arch->pending_io = VMM_IO_NONE;
+	switch (pending) {
+	case VMM_IO_NONE:
+		return VMM_RESUME_GUEST;
+	case VMM_IO_PIO:
+		if (arch->pio.in) {
+			u64 mask = GENMASK_ULL(arch->pio.size * 8 - 1, 0);
+
+			memcpy(&val, arch->pio_page, arch->pio.size);
+			/* IN of 32 bits zero-extends into RAX (SDM "IN"). */
+			if (arch->pio.size == 4)
+				arch->gpr[VMM_RAX] = val & mask;
+			else
+				arch->gpr[VMM_RAX] = (arch->gpr[VMM_RAX] & ~mask) |
+						     (val & mask);
+		}
+		arch->rip = arch->pio.next_rip;
+		return VMM_RESUME_GUEST;
+	case VMM_IO_PIO_STRING:
+		arch->pio.done = true;
+		return vmm_x86_emulate(vcpu);
+	case VMM_IO_MMIO:
+		memcpy(arch->mmio.data, run->mmio.data, arch->mmio.len);
+		arch->mmio_reads[arch->nr_mmio_reads++] = arch->mmio;
+		return vmm_x86_emulate(vcpu);
+	}
+	return VMM_RESUME_GUEST;
+}
+
+int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
+		    bool in, bool string, u64 next_rip)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+
+	if (string)
+		return vmm_x86_emulate(vcpu);
+
+	arch->pio.port = port;
+	arch->pio.size = size;
+	arch->pio.in = in;
+	arch->pio.count = 1;
+	arch->pio.next_rip = next_rip;
+	if (in)
+		memset(arch->pio_page, 0, size);
+	else
+		memcpy(arch->pio_page, &arch->gpr[VMM_RAX], size);
+	/* RIP moves past the instruction when userspace has completed it. */
+	arch->pending_io = VMM_IO_PIO;
+	vmm_x86_fill_io_exit(vcpu);
+	return VMM_EXIT_USER;
+}
+
+/*
+ * A nested page fault: map the page if gpa is RAM the access may use,
+ * otherwise emulate the instruction as an MMIO access.
+ */
+int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
+{
+	struct vmm_vm *vm = vcpu->vm;
+	struct vmm_npt_cache cache = {};
+	struct vmm_memslot *slot;
+	unsigned long pfn, seq;
+	bool writable;
+	int r, idx;
+
+	r = vmm_npt_cache_topup(&cache);
+	if (r)
+		goto out_free;
+
+	idx = srcu_read_lock(&vm->srcu);
+	r = vmm_gpa_to_pfn(vcpu, gpa, write, &pfn, &writable, &seq, &slot);
+	if (r == -ENOENT) {
+		srcu_read_unlock(&vm->srcu, idx);
+		vmm_npt_cache_free(&cache);
+		if (fetch)	/* executing from MMIO cannot be emulated */
+			return vmm_x86_exit_internal_error(vcpu,
+					KVM_INTERNAL_ERROR_EMULATION, gpa, 0);
+		return vmm_x86_emulate(vcpu);
+	}
+	if (r)
+		goto out_unlock;
+
+	spin_lock(&vm->mmu_lock);
+	/* An invalidation raced with the lookup: let the guest fault again. */
+	if (!vm->mmu_invalidating && vm->mmu_seq == seq) {
+		r = vmm_npt_map(&vm->npt, &cache, gpa, pfn, writable);
+		if (!r && writable)
+			vmm_memslot_mark_dirty(slot, gpa >> PAGE_SHIFT);
+	}
+	spin_unlock(&vm->mmu_lock);
+	put_page(pfn_to_page(pfn));
+out_unlock:
+	srcu_read_unlock(&vm->srcu, idx);
+out_free:
+	vmm_npt_cache_free(&cache);
+	return r ? r : VMM_RESUME_GUEST;
+}
+
+int vmm_x86_skip_insn(struct vmm_vcpu *vcpu)
+{
+	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
+	u64 next = vmm_ops->next_rip(vcpu);
+	int len;
+
+	if (next) {
+		vcpu->arch.rip = next;
+		return 0;
+	}
+	if (!vmm_x86_emu_setup(vcpu))
+		return -EFAULT;
+	len = x86_insn_length(ctxt);
+	if (len <= 0)
+		return -EFAULT;
+	vcpu->arch.rip += len;
+	if (ctxt->mode != X86_EMU_MODE_PROT64)
+		vcpu->arch.rip &= ctxt->mode == X86_EMU_MODE_PROT32 ?
+				  0xffffffffULL : 0xffffULL;
+	return 0;
+}
+
+static int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu)
+{
+	if (vmm_x86_skip_insn(vcpu))
+		return vmm_x86_emulation_failed(vcpu);
+	return VMM_RESUME_GUEST;
+}
+
+int vmm_x86_exit_cpuid(struct vmm_vcpu *vcpu)
+{
+	u64 *gpr = vcpu->arch.gpr;
+	u32 eax, ebx, ecx, edx;
+
+	vmm_x86_cpuid(vcpu, gpr[VMM_RAX], gpr[VMM_RCX], &eax, &ebx, &ecx, &edx);
+	gpr[VMM_RAX] = eax;
+	gpr[VMM_RBX] = ebx;
+	gpr[VMM_RCX] = ecx;
+	gpr[VMM_RDX] = edx;
+	return vmm_x86_skip_or_fail(vcpu);
+}
+
+/* Without an in-kernel irqchip, HLT is userspace's business. */
+int vmm_x86_exit_hlt(struct vmm_vcpu *vcpu)
+{
+	int r = vmm_x86_skip_or_fail(vcpu);
+
+	if (r != VMM_RESUME_GUEST)
+		return r;
+	vcpu->run->exit_reason = KVM_EXIT_HLT;
+	return VMM_EXIT_USER;
+}
+
+int vmm_x86_exit_shutdown(struct vmm_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return VMM_EXIT_USER;
+}
+
+int vmm_x86_exit_fail_entry(struct vmm_vcpu *vcpu, u64 reason)
+{
+	vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+	vcpu->run->fail_entry.hardware_entry_failure_reason = reason;
+	vcpu->run->fail_entry.cpu = vcpu->cpu;
+	return VMM_EXIT_USER;
+}
+
+void vmm_x86_queue_exception(struct vmm_vcpu *vcpu, u8 vector,
+			     bool has_error_code, u32 error_code)
+{
+	struct vmm_event *ev = &vcpu->arch.event;
+
+	ev->pending = true;
+	ev->type = VMM_EVENT_EXCEPTION;
+	ev->vector = vector;
+	ev->has_error_code = has_error_code;
+	ev->error_code = error_code;
+}
+
+int vmm_x86_inject_ud(struct vmm_vcpu *vcpu)
+{
+	vmm_x86_queue_exception(vcpu, UD_VECTOR, false, 0);
+	return VMM_RESUME_GUEST;
+}
+
+int vmm_x86_inject_gp(struct vmm_vcpu *vcpu, u32 error_code)
+{
+	vmm_x86_queue_exception(vcpu, GP_VECTOR, true, error_code);
+	return VMM_RESUME_GUEST;
+}
+
+/*
+ * The MSRs a guest of this foundation uses; the rest raise #GP, as on a
+ * CPU without them.  TSC reads the host TSC plus the VM's offset (0).
+ */
+static int vmm_x86_guest_rdmsr(struct vmm_vcpu *vcpu, u32 index, u64 *data)
+{
+	switch (index) {
+	case MSR_EFER:
+		*data = vcpu->arch.efer;
+		return 0;
+	case MSR_IA32_TSC:
+		*data = rdtsc();
+		return 0;
+	case MSR_IA32_APICBASE:
+		*data = vcpu->arch.apic_base;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int vmm_x86_guest_wrmsr(struct vmm_vcpu *vcpu, u32 index, u64 data)
+{
+	switch (index) {
+	case MSR_EFER:
+		/* LMA is the processor's to set (AMD APM Vol. 2 14.6). */
+		data = (data & ~EFER_LMA) | (vcpu->arch.efer & EFER_LMA);
+		if (!vmm_x86_efer_valid(data))
+			return -EINVAL;
+		vmm_ops->set_efer(vcpu, data);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int vmm_x86_exit_rdmsr(struct vmm_vcpu *vcpu)
+{
+	u64 *gpr = vcpu->arch.gpr;
+	u64 data;
+
+	if (vmm_x86_guest_rdmsr(vcpu, gpr[VMM_RCX], &data))
+		return vmm_x86_inject_gp(vcpu, 0);
+	gpr[VMM_RAX] = (u32)data;
+	gpr[VMM_RDX] = data >> 32;
+	return vmm_x86_skip_or_fail(vcpu);
+}
+
+int vmm_x86_exit_wrmsr(struct vmm_vcpu *vcpu)
+{
+	u64 *gpr = vcpu->arch.gpr;
+	u64 data = (u32)gpr[VMM_RAX] | (gpr[VMM_RDX] << 32);
+
+	if (vmm_x86_guest_wrmsr(vcpu, gpr[VMM_RCX], data))
+		return vmm_x86_inject_gp(vcpu, 0);
+	return vmm_x86_skip_or_fail(vcpu);
+}
+
+/*
+ * MOV to/from CRn and DRn: the GPR comes from the decode assist when the
+ * CPU has one (gpr >= 0), otherwise from decoding the instruction.
+ * Returns the GPR number and sets *len (0 when the hardware gave next RIP).
+ */
+static int vmm_x86_mov_gpr(struct vmm_vcpu *vcpu, u8 opcode, int reg, int gpr,
+			   unsigned int *len)
+{
+	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
+
+	*len = 0;
+	if (gpr >= 0)
+		return gpr;
+	if (!vmm_x86_emu_setup(vcpu) || x86_decode(ctxt) != X86_EMU_OK ||
+	    ctxt->d.opmap != 1 || ctxt->d.opcode != opcode ||
+	    ctxt->d.cr_dr != reg)
+		return -1;
+	*len = ctxt->d.len;
+	return ctxt->d.rm;
+}
+
+static int vmm_x86_finish_mov(struct vmm_vcpu *vcpu, unsigned int len)
+{
+	if (!len)
+		return vmm_x86_skip_or_fail(vcpu);
+	vcpu->arch.rip += len;
+	if (!(vmm_x86_is_long_mode(vcpu) && vcpu->arch.emu->mode == X86_EMU_MODE_PROT64))
+		vcpu->arch.rip &= 0xffffffffULL;
+	return VMM_RESUME_GUEST;
+}
+
+static u64 vmm_x86_gpr_operand(struct vmm_vcpu *vcpu, int gpr)
+{
+	u64 val = vcpu->arch.gpr[gpr];
+
+	/* Outside 64-bit mode MOV CR/DR uses 32-bit operands (SDM "MOV"). */
+	return vcpu->arch.emu->mode == X86_EMU_MODE_PROT64 ? val : (u32)val;
+}
+
+/*
+ * CR4 writes are intercepted so that the guest can enable only what its
+ * CPUID advertises and vmm handles (SDM 2.5: reserved bits raise #GP).
+ */
+int vmm_x86_exit_cr4_write(struct vmm_vcpu *vcpu, int gpr)
+{
+	u64 old = vmm_ops->get_cr(vcpu, 4), val;
+	unsigned int len;
+
+	gpr = vmm_x86_mov_gpr(vcpu, 0x22, 4, gpr, &len);
+	if (gpr < 0)
+		return vmm_x86_emulation_failed(vcpu);
+	val = vmm_x86_gpr_operand(vcpu, gpr);
+	if (val & vmm_x86_cr4_reserved(vcpu))
+		return vmm_x86_inject_gp(vcpu, 0);
+	if (vmm_x86_is_long_mode(vcpu) &&
+	    (!(val & X86_CR4_PAE) || ((val ^ old) & X86_CR4_LA57)))
+		return vmm_x86_inject_gp(vcpu, 0);
+	vmm_ops->set_cr(vcpu, 4, val);
+	return vmm_x86_finish_mov(vcpu, len);
+}
+
+/*
+ * Debug registers are emulated: the guest reads back what it wrote, but its
+ * breakpoints are not armed in the hardware (the VMCB's DR7 stays 0x400),
+ * so nothing the guest writes can fire in the host.
+ */
+int vmm_x86_exit_dr(struct vmm_vcpu *vcpu, int dr, bool write, int gpr)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	unsigned int len;
+	u64 val;
+
+	gpr = vmm_x86_mov_gpr(vcpu, write ? 0x23 : 0x21, dr, gpr, &len);
+	if (gpr < 0)
+		return vmm_x86_emulation_failed(vcpu);
+	if (dr == 4 || dr == 5) {
+		/* Aliases of DR6/DR7 unless CR4.DE (SDM 18.2.2). */
+		if (vmm_ops->get_cr(vcpu, 4) & X86_CR4_DE)
+			return vmm_x86_inject_ud(vcpu);
+		dr += 2;
+	}
+	if (write) {
+		val = vmm_x86_gpr_operand(vcpu, gpr);
+		if (dr < 4)
+			arch->dr[dr] = val;
+		else if (dr == 6)
+			arch->dr6 = (val & 0xffffffffULL) | VMM_DR6_RESET;
+		else if (dr == 7)
+			arch->dr7 = ((val & 0xffffffffULL) & ~BIT(12)) | VMM_DR7_RESET;
+	} else {
+		val = dr < 4 ? arch->dr[dr] : dr == 6 ? arch->dr6 : arch->dr7;
+		arch->gpr[gpr] = val;
+	}
+	return vmm_x86_finish_mov(vcpu, len);
+}

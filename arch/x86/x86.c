@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The x86 layer: picks the vendor backend, owns the architectural state
+ * both vendors share, and implements the vCPU ioctls on top of the backend.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/cpufeature.h>
+#include <asm/fpu/xcr.h>
+
+#include "emulate.h"
+#include "x86.h"
+
+const struct vmm_arch_ops *vmm_ops;
+u64 vmm_host_xcr0;
+u64 vmm_supported_xcr0;
+
+extern const struct vmm_arch_ops svm_arch_ops;
+
+/* XSAVE components a guest may enable: x87, SSE, AVX (and nothing else yet). */
+#define VMM_XCR0_OFFERED	(XFEATURE_MASK_FP | XFEATURE_MASK_SSE | \
+				 XFEATURE_MASK_YMM)
+
+int vmm_arch_init(void)
+{
+	int r;
+
+	if (boot_cpu_has(X86_FEATURE_SVM)) {
+		vmm_ops = &svm_arch_ops;
+	} else {
+		vmm_err("no supported CPU: neither AMD-V (SVM) nor VT-x support is available\n");
+		return -EOPNOTSUPP;
+	}
+	r = vmm_ops->probe();
+	if (r)
+		return r;
+	if (boot_cpu_has(X86_FEATURE_XSAVE)) {
+		vmm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+		vmm_supported_xcr0 = vmm_host_xcr0 & VMM_XCR0_OFFERED;
+	}
+	r = vmm_x86_cpuid_init();
+	if (r)
+		vmm_ops->remove();
+	return r;
+}
+
+void vmm_arch_exit(void)
+{
+	vmm_x86_cpuid_exit();
+	vmm_ops->remove();
+}
+
+int vmm_arch_enable_cpu(void)
+{
+	return vmm_ops->cpu_enable();
+}
+
+void vmm_arch_disable_cpu(void)
+{
+	vmm_ops->cpu_disable();
+}
+
+int vmm_arch_check_extension(long ext)
+{
+	switch (ext) {
+	case KVM_CAP_EXT_CPUID:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+long vmm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
+{
+	switch (ioctl) {
+	case KVM_GET_SUPPORTED_CPUID:
+		return vmm_x86_get_supported_cpuid((void __user *)arg);
+	default:
+		return -EINVAL;	/* what KVM answers on the system fd */
+	}
+}
+
+int vmm_arch_vm_init(struct vmm_vm *vm)
+{
+	int r = vmm_npt_init(&vm->npt, vmm_ops->npt_format);
+
+	if (r)
+		return r;
+	r = vmm_ops->vm_init(vm);
+	if (r)
+		vmm_npt_destroy(&vm->npt);
+	return r;
+}
+
+void vmm_arch_vm_destroy(struct vmm_vm *vm)
+{
+	vmm_ops->vm_destroy(vm);
+	vmm_npt_destroy(&vm->npt);
+}
+
+/* Unmap a guest-physical range and make every vCPU forget it. */
+void vmm_arch_zap_gfn_range(struct vmm_vm *vm, u64 gfn, u64 npages)
+{
+	bool flush;
+
+	spin_lock(&vm->mmu_lock);
+	flush = vmm_npt_zap(&vm->npt, gfn, npages);
+	spin_unlock(&vm->mmu_lock);
+	if (flush)
+		vmm_vm_request_all(vm, VMM_REQ_TLB_FLUSH);
+}
+
+struct vmm_vcpu *vmm_arch_vcpu_alloc(void)
+{
+	return vmm_ops->vcpu_alloc();
+}
+
+int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+	int r = -ENOMEM;
+
+	vcpu->run = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	arch->pio_page = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	arch->emu = kzalloc(sizeof(*arch->emu), GFP_KERNEL_ACCOUNT);
+	if (!vcpu->run || !arch->pio_page || !arch->emu)
+		return r;
+	if (!fpu_alloc_guest_fpstate(&arch->fpu))
+		return r;
+	arch->xcr0 = XFEATURE_MASK_FP;
+	arch->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
+			  (vcpu->id == 0 ? MSR_IA32_APICBASE_BSP : 0);
+	arch->dr6 = VMM_DR6_RESET;
+	arch->dr7 = VMM_DR7_RESET;
+	return vmm_ops->vcpu_init(vcpu);
+}
+
+/* Undoes vmm_arch_vcpu_alloc/init, including a partial init. */
+void vmm_arch_vcpu_free(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *arch = &vcpu->arch;
+
+	if (arch->fpu.fpstate)
+		fpu_free_guest_fpstate(&arch->fpu);
+	kvfree(arch->cpuid);
+	kfree(arch->emu);
+	free_page((unsigned long)arch->pio_page);
+	free_page((unsigned long)vcpu->run);
+	vmm_ops->vcpu_free(vcpu);
+}
+
+static long vmm_x86_get_regs(struct vmm_vcpu *vcpu, void __user *argp)
+{
+	u64 *gpr = vcpu->arch.gpr;
+	struct kvm_regs regs = {
+		.rax = gpr[VMM_RAX], .rbx = gpr[VMM_RBX], .rcx = gpr[VMM_RCX],
+		.rdx = gpr[VMM_RDX], .rsi = gpr[VMM_RSI], .rdi = gpr[VMM_RDI],
+		.rsp = gpr[VMM_RSP], .rbp = gpr[VMM_RBP],
+		.r8 = gpr[VMM_R8], .r9 = gpr[VMM_R9], .r10 = gpr[VMM_R10],
+		.r11 = gpr[VMM_R11], .r12 = gpr[VMM_R12], .r13 = gpr[VMM_R13],
+		.r14 = gpr[VMM_R14], .r15 = gpr[VMM_R15],
+		.rip = vcpu->arch.rip, .rflags = vcpu->arch.rflags,
+	};
+
+	return copy_to_user(argp, &regs, sizeof(regs)) ? -EFAULT : 0;
+}
+
+static long vmm_x86_set_regs(struct vmm_vcpu *vcpu, void __user *argp)
+{
+	u64 *gpr = vcpu->arch.gpr;
+	struct kvm_regs regs;
+
+	if (copy_from_user(&regs, argp, sizeof(regs)))
+		return -EFAULT;
+	gpr[VMM_RAX] = regs.rax; gpr[VMM_RBX] = regs.rbx;
+	gpr[VMM_RCX] = regs.rcx; gpr[VMM_RDX] = regs.rdx;
+	gpr[VMM_RSI] = regs.rsi; gpr[VMM_RDI] = regs.rdi;
+	gpr[VMM_RSP] = regs.rsp; gpr[VMM_RBP] = regs.rbp;
+	gpr[VMM_R8] = regs.r8; gpr[VMM_R9] = regs.r9;
+	gpr[VMM_R10] = regs.r10; gpr[VMM_R11] = regs.r11;
+	gpr[VMM_R12] = regs.r12; gpr[VMM_R13] = regs.r13;
+	gpr[VMM_R14] = regs.r14; gpr[VMM_R15] = regs.r15;
+	vcpu->arch.rip = regs.rip;
+	/* Bit 1 always reads as one (SDM 3.4.3). */
+	vcpu->arch.rflags = regs.rflags | X86_EFLAGS_FIXED;
+	/* New registers supersede an exception raised by the old ones. */
+	if (vcpu->arch.event.type == VMM_EVENT_EXCEPTION)
+		vcpu->arch.event.pending = false;
+	return 0;
+}
+
+static long vmm_x86_get_sregs(struct vmm_vcpu *vcpu, void __user *argp)
+{
+	const struct vmm_arch_ops *ops = vmm_ops;
+	struct vmm_event *ev = &vcpu->arch.event;
+	struct kvm_sregs *s;
+	long r = 0;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	ops->get_segment(vcpu, &s->es, VMM_SEG_ES);
+	ops->get_segment(vcpu, &s->cs, VMM_SEG_CS);
+	ops->get_segment(vcpu, &s->ss, VMM_SEG_SS);
+	ops->get_segment(vcpu, &s->ds, VMM_SEG_DS);
+	ops->get_segment(vcpu, &s->fs, VMM_SEG_FS);
+	ops->get_segment(vcpu, &s->gs, VMM_SEG_GS);
+	ops->get_segment(vcpu, &s->ldt, VMM_SEG_LDTR);
+	ops->get_segment(vcpu, &s->tr, VMM_SEG_TR);
+	ops->get_dtable(vcpu, &s->gdt, false);
+	ops->get_dtable(vcpu, &s->idt, true);
+	s->cr0 = ops->get_cr(vcpu, 0);
+	s->cr2 = ops->get_cr(vcpu, 2);
+	s->cr3 = ops->get_cr(vcpu, 3);
+	s->cr4 = ops->get_cr(vcpu, 4);
+	s->cr8 = ops->get_cr(vcpu, 8);
+	s->efer = vcpu->arch.efer;
+	s->apic_base = vcpu->arch.apic_base;
+	if (ev->pending && ev->type == VMM_EVENT_INTR)
+		set_bit(ev->vector, (unsigned long *)s->interrupt_bitmap);
+	if (copy_to_user(argp, s, sizeof(*s)))
+		r = -EFAULT;
+	kfree(s);
+	return r;
+}
+
+bool vmm_x86_efer_valid(u64 efer)
+{
+	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA;
+
+	if (boot_cpu_has(X86_FEATURE_NX))
+		allowed |= EFER_NX;
+	if (boot_cpu_has(X86_FEATURE_FXSR_OPT))
+		allowed |= EFER_FFXSR;
+	return !(efer & ~allowed);
+}
+
+/*
+ * Refuse what KVM refuses, and also what VMRUN would refuse later (AMD APM
+ * Vol. 2 15.5.1 "Basic Operation", canonicalization and consistency
+ * checks), so that an inconsistent state is an -EINVAL here rather than a
+ * KVM_EXIT_FAIL_ENTRY on the next KVM_RUN.
+ */
+static bool vmm_x86_sregs_valid(struct vmm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	bool lme = s->efer & EFER_LME, lma = s->efer & EFER_LMA;
+	bool pg = s->cr0 & X86_CR0_PG;
+
+	if (s->cr0 >> 32)
+		return false;
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		return false;
+	if (pg && !(s->cr0 & X86_CR0_PE))
+		return false;
+	if (s->cr4 & vmm_x86_cr4_reserved(vcpu))
+		return false;
+	if (!vmm_x86_efer_valid(s->efer))
+		return false;
+	if (lme && pg) {
+		if (!(s->cr4 & X86_CR4_PAE) || !lma)
+			return false;
+		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
+			return false;
+		if (s->cs.l && s->cs.db)
+			return false;
+	} else if (lma || s->cs.l) {
+		return false;
+	}
+	return true;
+}
+
+static long vmm_x86_set_sregs(struct vmm_vcpu *vcpu, void __user *argp)
+{
+	const struct vmm_arch_ops *ops = vmm_ops;
+	struct kvm_sregs *s;
+	long r = 0;
+	int vector;
+
+	s = memdup_user(argp, sizeof(*s));
+	if (IS_ERR(s))
+		return PTR_ERR(s);
+	if (!vmm_x86_sregs_valid(vcpu, s)) {
+		r = -EINVAL;
+		goto out;
+	}
+	ops->set_dtable(vcpu, &s->gdt, false);
+	ops->set_dtable(vcpu, &s->idt, true);
+	ops->set_cr(vcpu, 2, s->cr2);
+	ops->set_cr(vcpu, 3, s->cr3);
+	ops->set_efer(vcpu, s->efer);
+	ops->set_cr(vcpu, 0, s->cr0);
+	ops->set_cr(vcpu, 4, s->cr4);
+	ops->set_cr(vcpu, 8, s->cr8);
+	vcpu->arch.apic_base = s->apic_base;
+	ops->set_segment(vcpu, &s->es, VMM_SEG_ES);
+	ops->set_segment(vcpu, &s->cs, VMM_SEG_CS);
+	ops->set_segment(vcpu, &s->ss, VMM_SEG_SS);
+	ops->set_segment(vcpu, &s->ds, VMM_SEG_DS);
+	ops->set_segment(vcpu, &s->fs, VMM_SEG_FS);
+	ops->set_segment(vcpu, &s->gs, VMM_SEG_GS);
+	ops->set_segment(vcpu, &s->ldt, VMM_SEG_LDTR);
+	ops->set_segment(vcpu, &s->tr, VMM_SEG_TR);
+
+	vector = find_first_bit((unsigned long *)s->interrupt_bitmap,
+				KVM_NR_INTERRUPTS);
+	if (vector < KVM_NR_INTERRUPTS) {
+		vcpu->arch.event = (struct vmm_event) {
+			.pending = true,
+			.type = VMM_EVENT_INTR,
+			.vector = vector,
+		};
+	}
+out:
+	kfree(s);
+	return r;
+}
+
+long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
+			 void __user *argp)
+{
+	switch (ioctl) {
+	case KVM_GET_REGS:
+		return vmm_x86_get_regs(vcpu, argp);
+	case KVM_SET_REGS:
+		return vmm_x86_set_regs(vcpu, argp);
+	case KVM_GET_SREGS:
+		return vmm_x86_get_sregs(vcpu, argp);
+	case KVM_SET_SREGS:
+		return vmm_x86_set_sregs(vcpu, argp);
+	case KVM_SET_CPUID2:
+		return vmm_x86_set_cpuid2(vcpu, argp);
+	case KVM_GET_CPUID2:
+		return vmm_x86_get_cpuid2(vcpu, argp);
+	default:
+		return -EINVAL;	/* what KVM answers on a vCPU fd */
+	}
+}
+
+/*
+ * KVM_RUN brackets: the guest's FPU state is loaded for the whole ioctl
+ * (the kernel's guest-fpstate API saves it on preemption), then whatever
+ * userspace just completed is folded back in.
+ */
+int vmm_arch_vcpu_run_begin(struct vmm_vcpu *vcpu)
+{
+	int r, idx;
+
+	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, true);
+	vcpu->arch.has_run = true;
+	idx = srcu_read_lock(&vcpu->vm->srcu);
+	r = vmm_x86_complete_io(vcpu);
+	srcu_read_unlock(&vcpu->vm->srcu, idx);
+	return r;
+}
+
+void vmm_arch_vcpu_run_end(struct vmm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, false);
+	/* What every exit reports with a userspace irqchip. */
+	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
+	run->cr8 = vmm_ops->get_cr(vcpu, 8);
+	run->apic_base = vcpu->arch.apic_base;
+	run->ready_for_interrupt_injection = 0;
+	run->flags = 0;
+}
+
+/* Enter the guest once and handle the exit. */
+int vmm_arch_vcpu_enter(struct vmm_vcpu *vcpu)
+{
+	int r, idx;
+
+	r = vmm_ops->vcpu_run(vcpu);
+	if (r == -EAGAIN)	/* entry abandoned: a request or signal came in */
+		return VMM_RESUME_GUEST;
+	if (r)
+		return r;
+	idx = srcu_read_lock(&vcpu->vm->srcu);
+	r = vmm_ops->handle_exit(vcpu);
+	srcu_read_unlock(&vcpu->vm->srcu, idx);
+	return r;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Internal interfaces of the x86 layer (arch/x86 and the vendor backends). */
+#ifndef _VMM_X86_X86_H
+#define _VMM_X86_X86_H
+
+#include <vmm/vmm.h>
+
+#define VMM_CR0_RESET	(X86_CR0_CD | X86_CR0_NW | X86_CR0_ET)
+#define VMM_DR6_RESET	0xffff0ff0ULL	/* SDM 18.2.3: reserved bits read 1 */
+#define VMM_DR7_RESET	0x400ULL
+
+/* arch/x86/paging.c: guest linear -> guest physical */
+#define VMM_ACCESS_WRITE	BIT(1)
+#define VMM_ACCESS_USER		BIT(2)
+#define VMM_ACCESS_FETCH	BIT(4)
+int vmm_x86_translate(struct vmm_vcpu *vcpu, u64 la, u32 access, u64 *gpa,
+		      u32 *pf_error);
+
+/* arch/x86/cpuid.c */
+int vmm_x86_get_supported_cpuid(struct kvm_cpuid2 __user *uc);
+long vmm_x86_set_cpuid2(struct vmm_vcpu *vcpu, struct kvm_cpuid2 __user *uc);
+long vmm_x86_get_cpuid2(struct vmm_vcpu *vcpu, struct kvm_cpuid2 __user *uc);
+void vmm_x86_cpuid(struct vmm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
+		   u32 *ebx, u32 *ecx, u32 *edx);
+bool vmm_x86_guest_has(struct vmm_vcpu *vcpu, u32 leaf, int reg, int bit);
+u64 vmm_x86_cr4_reserved(struct vmm_vcpu *vcpu);
+void vmm_x86_cpuid_exit(void);
+int vmm_x86_cpuid_init(void);
+
+/* arch/x86/x86.c */
+bool vmm_x86_efer_valid(u64 efer);
+
+/* arch/x86/exits.c: handlers shared by the vendors */
+int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
+		    bool in, bool string, u64 next_rip);
+int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch);
+int vmm_x86_exit_cpuid(struct vmm_vcpu *vcpu);
+int vmm_x86_exit_hlt(struct vmm_vcpu *vcpu);
+int vmm_x86_exit_rdmsr(struct vmm_vcpu *vcpu);
+int vmm_x86_exit_wrmsr(struct vmm_vcpu *vcpu);
+int vmm_x86_exit_shutdown(struct vmm_vcpu *vcpu);
+int vmm_x86_exit_cr4_write(struct vmm_vcpu *vcpu, int gpr);
+int vmm_x86_exit_dr(struct vmm_vcpu *vcpu, int dr, bool write, int gpr);
+int vmm_x86_exit_fail_entry(struct vmm_vcpu *vcpu, u64 reason);
+int vmm_x86_exit_internal_error(struct vmm_vcpu *vcpu, u32 suberror,
+				u64 info1, u64 info2);
+int vmm_x86_inject_ud(struct vmm_vcpu *vcpu);
+int vmm_x86_inject_gp(struct vmm_vcpu *vcpu, u32 error_code);
+void vmm_x86_queue_exception(struct vmm_vcpu *vcpu, u8 vector,
+			     bool has_error_code, u32 error_code);
+int vmm_x86_skip_insn(struct vmm_vcpu *vcpu);
+int vmm_x86_complete_io(struct vmm_vcpu *vcpu);
+int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len);
+
+/* Host state the backends need. */
+extern u64 vmm_host_xcr0;
+extern u64 vmm_supported_xcr0;
+
+static inline bool vmm_x86_is_long_mode(struct vmm_vcpu *vcpu)
+{
+	return vcpu->arch.efer & EFER_LMA;
+}
+
+#endif /* _VMM_X86_X86_H */
