@@ -461,7 +461,7 @@ int vmm_x86_skip_insn(struct vmm_vcpu *vcpu)
 	return 0;
 }
 
-static int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu)
+int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu)
 {
 	if (vmm_x86_skip_insn(vcpu))
 		return vmm_x86_emulation_failed(vcpu);
@@ -501,7 +501,8 @@ int vmm_x86_exit_shutdown(struct vmm_vcpu *vcpu)
 int vmm_x86_exit_fail_entry(struct vmm_vcpu *vcpu, u64 reason)
 {
 	vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
-	vcpu->run->fail_entry.hardware_entry_failure_reason = reason;
+	/* KVM reports the exit code truncated to 32 bits (VMEXIT_INVALID: ~0u). */
+	vcpu->run->fail_entry.hardware_entry_failure_reason = (u32)reason;
 	vcpu->run->fail_entry.cpu = vcpu->cpu;
 	return VMM_EXIT_USER;
 }
@@ -509,7 +510,7 @@ int vmm_x86_exit_fail_entry(struct vmm_vcpu *vcpu, u64 reason)
 void vmm_x86_queue_exception(struct vmm_vcpu *vcpu, u8 vector,
 			     bool has_error_code, u32 error_code)
 {
-	struct vmm_event *ev = &vcpu->arch.event;
+	struct vmm_event *ev = &vcpu->arch.exception;
 
 	ev->pending = true;
 	ev->type = VMM_EVENT_EXCEPTION;
@@ -528,64 +529,6 @@ int vmm_x86_inject_gp(struct vmm_vcpu *vcpu, u32 error_code)
 {
 	vmm_x86_queue_exception(vcpu, GP_VECTOR, true, error_code);
 	return VMM_RESUME_GUEST;
-}
-
-/*
- * The MSRs a guest of this foundation uses; the rest raise #GP, as on a
- * CPU without them.  TSC reads the host TSC plus the VM's offset (0).
- */
-static int vmm_x86_guest_rdmsr(struct vmm_vcpu *vcpu, u32 index, u64 *data)
-{
-	switch (index) {
-	case MSR_EFER:
-		*data = vcpu->arch.efer;
-		return 0;
-	case MSR_IA32_TSC:
-		*data = rdtsc();
-		return 0;
-	case MSR_IA32_APICBASE:
-		*data = vcpu->arch.apic_base;
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
-static int vmm_x86_guest_wrmsr(struct vmm_vcpu *vcpu, u32 index, u64 data)
-{
-	switch (index) {
-	case MSR_EFER:
-		/* LMA is the processor's to set (AMD APM Vol. 2 14.6). */
-		data = (data & ~EFER_LMA) | (vcpu->arch.efer & EFER_LMA);
-		if (!vmm_x86_efer_valid(data))
-			return -EINVAL;
-		vmm_ops->set_efer(vcpu, data);
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
-int vmm_x86_exit_rdmsr(struct vmm_vcpu *vcpu)
-{
-	u64 *gpr = vcpu->arch.gpr;
-	u64 data;
-
-	if (vmm_x86_guest_rdmsr(vcpu, gpr[VMM_RCX], &data))
-		return vmm_x86_inject_gp(vcpu, 0);
-	gpr[VMM_RAX] = (u32)data;
-	gpr[VMM_RDX] = data >> 32;
-	return vmm_x86_skip_or_fail(vcpu);
-}
-
-int vmm_x86_exit_wrmsr(struct vmm_vcpu *vcpu)
-{
-	u64 *gpr = vcpu->arch.gpr;
-	u64 data = (u32)gpr[VMM_RAX] | (gpr[VMM_RDX] << 32);
-
-	if (vmm_x86_guest_wrmsr(vcpu, gpr[VMM_RCX], data))
-		return vmm_x86_inject_gp(vcpu, 0);
-	return vmm_x86_skip_or_fail(vcpu);
 }
 
 /*

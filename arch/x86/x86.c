@@ -65,7 +65,22 @@ int vmm_arch_check_extension(long ext)
 {
 	switch (ext) {
 	case KVM_CAP_EXT_CPUID:
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+	case KVM_CAP_MP_STATE:
+	case KVM_CAP_VCPU_EVENTS:
+	case KVM_CAP_DEBUGREGS:
+	case KVM_CAP_INTERNAL_ERROR_DATA:
 		return 1;
+	case KVM_CAP_XSAVE:
+	case KVM_CAP_XCRS:
+		return boot_cpu_has(X86_FEATURE_XSAVE);
+	case KVM_CAP_IRQ_ROUTING:
+		/*
+		 * As in KVM: the number of routes; KVM_SET_GSI_ROUTING itself
+		 * needs an in-kernel irqchip, which vmm does not offer yet.
+		 */
+		return VMM_MAX_IRQ_ROUTES;
 	default:
 		return 0;
 	}
@@ -76,6 +91,8 @@ long vmm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
 	switch (ioctl) {
 	case KVM_GET_SUPPORTED_CPUID:
 		return vmm_x86_get_supported_cpuid((void __user *)arg);
+	case KVM_GET_MSR_INDEX_LIST:
+		return vmm_x86_get_msr_index_list((void __user *)arg);
 	default:
 		return -EINVAL;	/* what KVM answers on the system fd */
 	}
@@ -129,6 +146,7 @@ int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu)
 	if (!fpu_alloc_guest_fpstate(&arch->fpu))
 		return r;
 	arch->xcr0 = XFEATURE_MASK_FP;
+	arch->mcg_cap = VMM_MCE_BANKS | BIT_ULL(8);	/* MCG_CTL_P */
 	arch->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
 			  (vcpu->id == 0 ? MSR_IA32_APICBASE_BSP : 0);
 	arch->dr6 = VMM_DR6_RESET;
@@ -185,15 +203,14 @@ static long vmm_x86_set_regs(struct vmm_vcpu *vcpu, void __user *argp)
 	/* Bit 1 always reads as one (SDM 3.4.3). */
 	vcpu->arch.rflags = regs.rflags | X86_EFLAGS_FIXED;
 	/* New registers supersede an exception raised by the old ones. */
-	if (vcpu->arch.event.type == VMM_EVENT_EXCEPTION)
-		vcpu->arch.event.pending = false;
+	vcpu->arch.exception.pending = false;
 	return 0;
 }
 
 static long vmm_x86_get_sregs(struct vmm_vcpu *vcpu, void __user *argp)
 {
 	const struct vmm_arch_ops *ops = vmm_ops;
-	struct vmm_event *ev = &vcpu->arch.event;
+	struct vmm_event *ev = &vcpu->arch.intr;
 	struct kvm_sregs *s;
 	long r = 0;
 
@@ -217,7 +234,7 @@ static long vmm_x86_get_sregs(struct vmm_vcpu *vcpu, void __user *argp)
 	s->cr8 = ops->get_cr(vcpu, 8);
 	s->efer = vcpu->arch.efer;
 	s->apic_base = vcpu->arch.apic_base;
-	if (ev->pending && ev->type == VMM_EVENT_INTR)
+	if (ev->pending)
 		set_bit(ev->vector, (unsigned long *)s->interrupt_bitmap);
 	if (copy_to_user(argp, s, sizeof(*s)))
 		r = -EFAULT;
@@ -305,7 +322,7 @@ static long vmm_x86_set_sregs(struct vmm_vcpu *vcpu, void __user *argp)
 	vector = find_first_bit((unsigned long *)s->interrupt_bitmap,
 				KVM_NR_INTERRUPTS);
 	if (vector < KVM_NR_INTERRUPTS) {
-		vcpu->arch.event = (struct vmm_event) {
+		vcpu->arch.intr = (struct vmm_event) {
 			.pending = true,
 			.type = VMM_EVENT_INTR,
 			.vector = vector,
@@ -332,6 +349,38 @@ long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 		return vmm_x86_set_cpuid2(vcpu, argp);
 	case KVM_GET_CPUID2:
 		return vmm_x86_get_cpuid2(vcpu, argp);
+	case KVM_GET_MSRS:
+		return vmm_x86_vcpu_msrs(vcpu, argp, false);
+	case KVM_SET_MSRS:
+		return vmm_x86_vcpu_msrs(vcpu, argp, true);
+	case KVM_GET_FPU:
+		return vmm_x86_get_fpu(vcpu, argp);
+	case KVM_SET_FPU:
+		return vmm_x86_set_fpu(vcpu, argp);
+	case KVM_GET_XSAVE:
+		return vmm_x86_get_xsave(vcpu, argp);
+	case KVM_SET_XSAVE:
+		return vmm_x86_set_xsave(vcpu, argp);
+	case KVM_GET_XCRS:
+		return vmm_x86_get_xcrs(vcpu, argp);
+	case KVM_SET_XCRS:
+		return vmm_x86_set_xcrs(vcpu, argp);
+	case KVM_GET_DEBUGREGS:
+		return vmm_x86_get_debugregs(vcpu, argp);
+	case KVM_SET_DEBUGREGS:
+		return vmm_x86_set_debugregs(vcpu, argp);
+	case KVM_GET_MP_STATE:
+		return vmm_x86_get_mp_state(vcpu, argp);
+	case KVM_SET_MP_STATE:
+		return vmm_x86_set_mp_state(vcpu, argp);
+	case KVM_GET_VCPU_EVENTS:
+		return vmm_x86_get_vcpu_events(vcpu, argp);
+	case KVM_SET_VCPU_EVENTS:
+		return vmm_x86_set_vcpu_events(vcpu, argp);
+	case KVM_INTERRUPT:
+		return vmm_x86_ioctl_interrupt(vcpu, argp);
+	case KVM_NMI:
+		return vmm_x86_ioctl_nmi(vcpu);
 	default:
 		return -EINVAL;	/* what KVM answers on a vCPU fd */
 	}
@@ -363,7 +412,7 @@ void vmm_arch_vcpu_run_end(struct vmm_vcpu *vcpu)
 	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
 	run->cr8 = vmm_ops->get_cr(vcpu, 8);
 	run->apic_base = vcpu->arch.apic_base;
-	run->ready_for_interrupt_injection = 0;
+	run->ready_for_interrupt_injection = vmm_x86_ready_for_interrupt(vcpu);
 	run->flags = 0;
 }
 
@@ -380,5 +429,51 @@ int vmm_arch_vcpu_enter(struct vmm_vcpu *vcpu)
 	idx = srcu_read_lock(&vcpu->vm->srcu);
 	r = vmm_ops->handle_exit(vcpu);
 	srcu_read_unlock(&vcpu->vm->srcu, idx);
+	/* Userspace asked to hear when it may inject an interrupt. */
+	if (r == VMM_RESUME_GUEST && vcpu->run->request_interrupt_window &&
+	    vmm_x86_ready_for_interrupt(vcpu)) {
+		vcpu->run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+		return VMM_EXIT_USER;
+	}
 	return r;
+}
+
+/*
+ * VM ioctls that exist for the benefit of VMX's real-mode emulation in
+ * KVM: SVM needs neither a TSS nor an identity map, but QEMU insists that
+ * setting them works, so they are validated and remembered.
+ */
+static long vmm_x86_set_identity_map_addr(struct vmm_vm *vm, void __user *argp)
+{
+	u64 addr;
+	long r = -EINVAL;
+
+	mutex_lock(&vm->lock);
+	if (vm->nr_vcpus)
+		goto out;
+	r = -EFAULT;
+	if (copy_from_user(&addr, argp, sizeof(addr)))
+		goto out;
+	vm->identity_map_addr = addr;
+	r = 0;
+out:
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
+long vmm_arch_vm_ioctl(struct vmm_vm *vm, unsigned int ioctl, void __user *argp)
+{
+	switch (ioctl) {
+	case KVM_SET_TSS_ADDR:
+		if ((unsigned long)argp > (unsigned int)(-3 * PAGE_SIZE))
+			return -EINVAL;
+		vm->tss_addr = (unsigned long)argp;
+		return 0;
+	case KVM_SET_IDENTITY_MAP_ADDR:
+		return vmm_x86_set_identity_map_addr(vm, argp);
+	case KVM_SET_GSI_ROUTING:
+		return -EINVAL;	/* no in-kernel irqchip (KVM answers the same) */
+	default:
+		return -ENOTTY;
+	}
 }

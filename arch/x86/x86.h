@@ -30,6 +30,13 @@ int vmm_x86_cpuid_init(void);
 /* arch/x86/x86.c */
 bool vmm_x86_efer_valid(u64 efer);
 
+/* arch/x86/msr.c */
+int vmm_x86_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data, bool host);
+int vmm_x86_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data, bool host);
+long vmm_x86_get_msr_index_list(struct kvm_msr_list __user *ul);
+long vmm_x86_vcpu_msrs(struct vmm_vcpu *vcpu, struct kvm_msrs __user *um,
+		       bool set);
+
 /* arch/x86/exits.c: handlers shared by the vendors */
 int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
 		    bool in, bool string, u64 next_rip);
@@ -49,8 +56,33 @@ int vmm_x86_inject_gp(struct vmm_vcpu *vcpu, u32 error_code);
 void vmm_x86_queue_exception(struct vmm_vcpu *vcpu, u8 vector,
 			     bool has_error_code, u32 error_code);
 int vmm_x86_skip_insn(struct vmm_vcpu *vcpu);
+int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu);
 int vmm_x86_complete_io(struct vmm_vcpu *vcpu);
 int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len);
+
+/* arch/x86/events.c */
+void vmm_x86_inject_pending(struct vmm_vcpu *vcpu);
+void vmm_x86_nmi_iret(struct vmm_vcpu *vcpu);
+void vmm_x86_after_exit(struct vmm_vcpu *vcpu);
+bool vmm_x86_ready_for_interrupt(struct vmm_vcpu *vcpu);
+void vmm_x86_reinject(struct vmm_vcpu *vcpu, const struct vmm_event *ev);
+long vmm_x86_ioctl_interrupt(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_ioctl_nmi(struct vmm_vcpu *vcpu);
+long vmm_x86_get_vcpu_events(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_vcpu_events(struct vmm_vcpu *vcpu, void __user *argp);
+
+/* arch/x86/state.c */
+long vmm_x86_get_fpu(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_fpu(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_get_xsave(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_xsave(struct vmm_vcpu *vcpu, void __user *argp);
+bool vmm_x86_xcr0_valid(struct vmm_vcpu *vcpu, u64 xcr0);
+long vmm_x86_get_xcrs(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_xcrs(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_get_debugregs(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_debugregs(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_get_mp_state(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_x86_set_mp_state(struct vmm_vcpu *vcpu, void __user *argp);
 
 /* Host state the backends need. */
 extern u64 vmm_host_xcr0;

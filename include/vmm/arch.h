@@ -25,6 +25,8 @@ enum vmm_gpr {
 	VMM_NR_GPRS
 };
 
+#define VMM_MCE_BANKS		32
+
 /* What an exit handler asks the run loop to do next. */
 enum vmm_exit_action {
 	VMM_RESUME_GUEST,	/* handled in the kernel: enter the guest again */
@@ -61,7 +63,7 @@ struct vmm_pio {
 	u64 next_rip;		/* RIP after a non-string IN/OUT */
 };
 
-/* An event to deliver on the next entry (exception, NMI or interrupt). */
+/* An event to deliver on an entry (exception, NMI or interrupt). */
 struct vmm_event {
 	bool pending;
 	u8 type;		/* VMM_EVENT_* */
@@ -74,6 +76,10 @@ struct vmm_event {
 #define VMM_EVENT_NMI		2
 #define VMM_EVENT_EXCEPTION	3
 
+/* KVM_GET/SET_VCPU_EVENTS interrupt.shadow bits */
+#define VMM_SHADOW_STI		1
+#define VMM_SHADOW_MOV_SS	2
+
 /*
  * x86 state common to both vendors.  gpr[], rip and rflags are the
  * authoritative copy while the vCPU is outside the guest: the backend loads
@@ -85,8 +91,15 @@ struct vmm_vcpu_x86 {
 	u64 rflags;
 
 	u64 efer;		/* guest view, without EFER.SVME */
+	s64 tsc_offset;		/* guest TSC = host TSC + tsc_offset */
 	u64 apic_base;
-	u64 cr8_shadow;
+	u64 mtrr[28];		/* fixed (11), default type, 8 variable pairs */
+	u64 mcg_cap;
+	u64 mcg_ctl;
+	u64 mcg_status;
+	u64 mce_banks[4 * VMM_MCE_BANKS];	/* CTL, STATUS, ADDR, MISC */
+	u64 kvm_wall_clock;	/* MSRs 0x11/0x12: stored, not acted on */
+	u64 kvm_system_time;
 	u64 xcr0;
 	u64 dr[4];		/* emulated: guest breakpoints do not fire yet */
 	u64 dr6;
@@ -97,7 +110,18 @@ struct vmm_vcpu_x86 {
 	struct kvm_cpuid_entry2 *cpuid;	/* KVM_SET_CPUID2 table, under vcpu->mutex */
 	int cpuid_nent;
 
-	struct vmm_event event;
+	/*
+	 * Events not yet delivered: an exception (new, or interrupted in
+	 * delivery and replayed), an NMI from KVM_NMI, an external interrupt
+	 * from KVM_INTERRUPT.  At most one is injected per entry, in that
+	 * order.  nmi_masked: the guest is in its NMI handler (until IRET).
+	 */
+	struct vmm_event exception;
+	struct vmm_event intr;
+	bool nmi_pending;
+	bool nmi_masked;
+	bool nmi_iret_seen;
+	u64 nmi_iret_rip;
 	bool has_run;
 	enum vmm_pending_io pending_io;
 	struct vmm_pio pio;
@@ -149,6 +173,16 @@ struct vmm_arch_ops {
 	/* Next-instruction RIP reported by the hardware, or 0 if unknown. */
 	u64 (*next_rip)(struct vmm_vcpu *vcpu);
 
+	void (*inject_event)(struct vmm_vcpu *vcpu, const struct vmm_event *ev);
+	u32 (*get_interrupt_shadow)(struct vmm_vcpu *vcpu);
+	void (*set_interrupt_shadow)(struct vmm_vcpu *vcpu, u32 shadow);
+	/* Exit when the guest can take an interrupt / has left its NMI handler. */
+	void (*set_irq_window)(struct vmm_vcpu *vcpu, bool on);
+	void (*set_nmi_window)(struct vmm_vcpu *vcpu, bool on);
+	/* MSRs whose state lives in the VMCB/VMCS; -ENOENT if not one of them. */
+	int (*get_msr)(struct vmm_vcpu *vcpu, u32 index, u64 *data);
+	int (*set_msr)(struct vmm_vcpu *vcpu, u32 index, u64 data);
+
 	/* Nested page table entry format (NPT or EPT). */
 	const struct vmm_npt_format *npt_format;
 };
@@ -173,6 +207,7 @@ void vmm_arch_vm_destroy(struct vmm_vm *vm);
 struct vmm_vcpu *vmm_arch_vcpu_alloc(void);
 int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu);
 void vmm_arch_vcpu_free(struct vmm_vcpu *vcpu);
+long vmm_arch_vm_ioctl(struct vmm_vm *vm, unsigned int ioctl, void __user *argp);
 long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 			 void __user *argp);
 int vmm_arch_vcpu_run_begin(struct vmm_vcpu *vcpu);

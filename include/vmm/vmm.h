@@ -62,6 +62,8 @@ struct vmm_vm {
 	struct vmm_npt npt;		/* [mmu_lock] */
 
 	void *backend;			/* vendor per-VM state */
+	unsigned long tss_addr;		/* [vm->lock] KVM_SET_TSS_ADDR, unused on SVM */
+	u64 identity_map_addr;		/* [vm->lock] KVM_SET_IDENTITY_MAP_ADDR */
 };
 
 /* vcpu->mode: whether an IPI is needed to make the vCPU see a request. */

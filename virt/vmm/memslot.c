@@ -255,8 +255,6 @@ static unsigned long vmm_gpa_to_hva(struct vmm_vm *vm, u64 gpa, bool write)
 	slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 0;
-	if (write)
-		vmm_memslot_mark_dirty(slot, gpa >> PAGE_SHIFT);
 	return slot->hva + (gpa - (slot->base_gfn << PAGE_SHIFT));
 }
 
@@ -283,6 +281,10 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 			left = copy_from_user(data, (void __user *)hva, n);
 		if (left)
 			return -EFAULT;
+		/* After the write, so that a dirty-log reader cannot miss it. */
+		if (write)
+			vmm_memslot_mark_dirty(vmm_memslot_find(vmm_memslots(vm),
+					       gpa >> PAGE_SHIFT), gpa >> PAGE_SHIFT);
 		gpa += n;
 		data += n;
 		len -= n;
@@ -331,25 +333,16 @@ int vmm_gpa_to_pfn(struct vmm_vcpu *vcpu, u64 gpa, bool write,
 	smp_rmb();	/* sample the sequence before the page tables */
 
 	/*
-	 * Map writable whenever the process already may write, so that a read
-	 * fault followed by a write does not fault twice; fall back to a
-	 * read-only lookup that does not break copy-on-write.
+	 * Map writable when the process's page is already writable, so that a
+	 * read fault followed by a write does not fault twice; the fast-only
+	 * lookup neither faults pages in nor breaks copy-on-write.  Otherwise a
+	 * read fault maps read-only what a read-only lookup finds (a COW page
+	 * stays shared), and a write fault asks for a writable page.
 	 */
-	*writable = !(slot->flags & KVM_MEM_READONLY);
-	/* While logging, only a write fault may map writable: it gets recorded. */
-	if (slot->dirty_bitmap && !write)
-		*writable = false;
 	if (*writable && get_user_pages_fast_only(hva, 1, FOLL_WRITE, &page) == 1)
 		goto found;
-	if (write || !*writable) {
-		n = get_user_pages_unlocked(hva, 1, &page, write ? FOLL_WRITE : 0);
-	} else {
-		n = get_user_pages_unlocked(hva, 1, &page, FOLL_WRITE);
-		if (n != 1) {
-			*writable = false;
-			n = get_user_pages_unlocked(hva, 1, &page, 0);
-		}
-	}
+	*writable = write;
+	n = get_user_pages_unlocked(hva, 1, &page, write ? FOLL_WRITE : 0);
 	if (n != 1)
 		return -EFAULT;
 found:

@@ -29,10 +29,11 @@ static void vmm_kick_ipi(void *unused)
 
 static void vmm_vcpu_kick(struct vmm_vcpu *vcpu, int this_cpu)
 {
-	int cpu = READ_ONCE(vcpu->cpu);
+	int cpu;
 
 	/* Pairs with smp_store_mb(vcpu->mode, VMM_IN_GUEST) on entry. */
 	smp_mb__after_atomic();
+	cpu = READ_ONCE(vcpu->cpu);
 	if (READ_ONCE(vcpu->mode) == VMM_IN_GUEST && cpu != this_cpu &&
 	    cpu >= 0)
 		smp_call_function_single(cpu, vmm_kick_ipi, NULL, 1);

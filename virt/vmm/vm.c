@@ -86,7 +86,7 @@ static long vmm_vm_ioctl(struct file *file, unsigned int ioctl,
 	case KVM_GET_DIRTY_LOG:
 		return vmm_vm_ioctl_get_dirty_log(vm, argp);
 	default:
-		return -ENOTTY;
+		return vmm_arch_vm_ioctl(vm, ioctl, argp);
 	}
 }
 

@@ -366,6 +366,73 @@ static u64 svm_next_rip(struct vmm_vcpu *vcpu)
 	return svm_has_nrips ? to_svm(vcpu)->vmcb->control.next_rip : 0;
 }
 
+/*
+ * MSRs whose guest values live in the VMCB: the VMSAVE/VMLOAD state,
+ * segment bases and PAT.  The guest reaches most of them directly
+ * (the MSR permission map lets them through).
+ */
+static u64 *svm_msr_field(struct vmcb *vmcb, u32 index)
+{
+	struct vmcb_save *s = &vmcb->save;
+
+	switch (index) {
+	case MSR_STAR:			return &s->star;
+	case MSR_LSTAR:			return &s->lstar;
+	case MSR_CSTAR:			return &s->cstar;
+	case MSR_SYSCALL_MASK:		return &s->sfmask;
+	case MSR_KERNEL_GS_BASE:	return &s->kernel_gs_base;
+	case MSR_IA32_SYSENTER_CS:	return &s->sysenter_cs;
+	case MSR_IA32_SYSENTER_ESP:	return &s->sysenter_esp;
+	case MSR_IA32_SYSENTER_EIP:	return &s->sysenter_eip;
+	case MSR_FS_BASE:		return &s->fs.base;
+	case MSR_GS_BASE:		return &s->gs.base;
+	case MSR_IA32_CR_PAT:		return &s->g_pat;
+	default:			return NULL;
+	}
+}
+
+static int svm_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data)
+{
+	u64 *field = svm_msr_field(to_svm(vcpu)->vmcb, index);
+
+	if (!field)
+		return -ENOENT;
+	*data = *field;
+	return 0;
+}
+
+static bool svm_pat_valid(u64 pat)
+{
+	int i;
+
+	/* Each entry is UC, WC, WT, WP, WB or UC- (SDM 11.12.2). */
+	for (i = 0; i < 8; i++) {
+		u8 type = pat >> (i * 8);
+
+		if (type > 7 || type == 2 || type == 3)
+			return false;
+	}
+	return true;
+}
+
+static int svm_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data)
+{
+	u64 *field = svm_msr_field(to_svm(vcpu)->vmcb, index);
+
+	if (!field)
+		return -ENOENT;
+	if (index == MSR_IA32_CR_PAT && !svm_pat_valid(data))
+		return -EINVAL;
+	/* Addresses must be canonical, or VMLOAD would load garbage. */
+	if ((index == MSR_LSTAR || index == MSR_CSTAR || index == MSR_FS_BASE ||
+	     index == MSR_GS_BASE || index == MSR_KERNEL_GS_BASE ||
+	     index == MSR_IA32_SYSENTER_ESP || index == MSR_IA32_SYSENTER_EIP) &&
+	    (s64)data != ((s64)(data << 16) >> 16))
+		return -EINVAL;
+	*field = data;
+	return 0;
+}
+
 /* ---- vCPU lifecycle ---- */
 
 static void svm_init_control(struct svm_vcpu *svm)
@@ -487,23 +554,62 @@ static void svm_assign_asid(struct svm_vcpu *svm, struct svm_cpu *sd, int cpu)
 	svm->asid_generation = sd->asid_generation;
 }
 
-static void svm_inject_event(struct svm_vcpu *svm)
+static void svm_inject_event(struct vmm_vcpu *vcpu, const struct vmm_event *ev)
 {
-	struct vmm_event *ev = &svm->vcpu.arch.event;
-	struct vmcb *vmcb = svm->vmcb;
+	struct vmcb_control *c = &to_svm(vcpu)->vmcb->control;
 
-	if (!ev->pending)
-		return;
-	/* An external interrupt waits for IF=1 outside an interrupt shadow. */
-	if (ev->type == VMM_EVENT_INTR &&
-	    (!(vmcb->save.rflags & X86_EFLAGS_IF) ||
-	     (vmcb->control.int_state & SVM_INT_SHADOW)))
-		return;
-	vmcb->control.event_inj = ev->vector | (u32)ev->type << SVM_EVT_TYPE_SHIFT |
-				  (ev->has_error_code ? SVM_EVT_EV : 0) |
-				  SVM_EVT_VALID;
-	vmcb->control.event_inj_err = ev->error_code;
-	ev->pending = false;
+	c->event_inj = ev->vector | (u32)ev->type << SVM_EVT_TYPE_SHIFT |
+		       (ev->has_error_code ? SVM_EVT_EV : 0) | SVM_EVT_VALID;
+	c->event_inj_err = ev->error_code;
+}
+
+/* SVM has one shadow bit for STI and MOV SS alike (APM 15.21.5). */
+static u32 svm_get_interrupt_shadow(struct vmm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->control.int_state & SVM_INT_SHADOW ?
+	       VMM_SHADOW_STI | VMM_SHADOW_MOV_SS : 0;
+}
+
+static void svm_set_interrupt_shadow(struct vmm_vcpu *vcpu, u32 shadow)
+{
+	struct vmcb_control *c = &to_svm(vcpu)->vmcb->control;
+
+	if (shadow)
+		c->int_state |= SVM_INT_SHADOW;
+	else
+		c->int_state &= ~SVM_INT_SHADOW;
+}
+
+/*
+ * The interrupt window: a virtual interrupt the guest can never take
+ * (V_IGN_TPR, highest priority), whose delivery is intercepted, so the
+ * #VMEXIT(VINTR) comes exactly when the guest becomes interruptible
+ * (APM 15.21.4).
+ */
+static void svm_set_irq_window(struct vmm_vcpu *vcpu, bool on)
+{
+	struct vmcb_control *c = &to_svm(vcpu)->vmcb->control;
+	u32 bits = SVM_INT_V_IRQ | SVM_INT_V_IGN_TPR |
+		   (0xf << SVM_INT_V_INTR_PRIO_SHIFT);
+
+	if (on) {
+		c->int_ctl |= bits;
+		c->intercepts[SVM_ICPT_MISC1] |= SVM_MISC1_VINTR;
+	} else {
+		c->int_ctl &= ~bits;
+		c->intercepts[SVM_ICPT_MISC1] &= ~SVM_MISC1_VINTR;
+	}
+}
+
+/* The end of an NMI handler is its IRET: intercept it while it matters. */
+static void svm_set_nmi_window(struct vmm_vcpu *vcpu, bool on)
+{
+	struct vmcb_control *c = &to_svm(vcpu)->vmcb->control;
+
+	if (on)
+		c->intercepts[SVM_ICPT_MISC1] |= SVM_MISC1_IRET;
+	else
+		c->intercepts[SVM_ICPT_MISC1] &= ~SVM_MISC1_IRET;
 }
 
 /*
@@ -518,19 +624,21 @@ static void svm_save_exit_int_info(struct svm_vcpu *svm)
 	u32 info = c->exit_int_info;
 	u32 type = info & SVM_EVT_TYPE_MASK;
 	u8 vector = info & SVM_EVT_VECTOR_MASK;
+	struct vmm_event ev;
 
 	c->event_inj = 0;
 	if (!(info & SVM_EVT_VALID) || type == SVM_EVT_TYPE_SOFT)
 		return;
 	if (type == SVM_EVT_TYPE_EXC && (vector == BP_VECTOR || vector == OF_VECTOR))
 		return;
-	svm->vcpu.arch.event = (struct vmm_event) {
+	ev = (struct vmm_event) {
 		.pending = true,
 		.type = type >> SVM_EVT_TYPE_SHIFT,
 		.vector = vector,
 		.has_error_code = info & SVM_EVT_EV,
 		.error_code = c->exit_int_info_err,
 	};
+	vmm_x86_reinject(&svm->vcpu, &ev);
 }
 
 static void svm_load_guest_regs(struct svm_vcpu *svm)
@@ -542,6 +650,7 @@ static void svm_load_guest_regs(struct svm_vcpu *svm)
 	s->rsp = arch->gpr[VMM_RSP];
 	s->rip = arch->rip;
 	s->rflags = arch->rflags;
+	svm->vmcb->control.tsc_offset = arch->tsc_offset;
 }
 
 static void svm_store_guest_regs(struct svm_vcpu *svm)
@@ -588,7 +697,7 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 
 	svm_assign_asid(svm, sd, cpu);
 	svm_load_guest_regs(svm);
-	svm_inject_event(svm);
+	vmm_x86_inject_pending(vcpu);
 	switch_xcr0 = svm_guest_xcr0_differs(vcpu);
 	if (switch_xcr0)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, vcpu->arch.xcr0);
@@ -617,6 +726,7 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 	svm->vmcb->control.tlb_control = SVM_TLB_FLUSH_NONE;
 	svm_store_guest_regs(svm);
 	svm_save_exit_int_info(svm);
+	vmm_x86_after_exit(vcpu);
 	local_irq_enable();
 	preempt_enable();
 	return 0;
@@ -649,6 +759,20 @@ static int svm_exit_ac(struct svm_vcpu *svm)
 {
 	vmm_x86_queue_exception(&svm->vcpu, AC_VECTOR, true,
 				svm->vmcb->control.exit_info_1);
+	return VMM_RESUME_GUEST;
+}
+
+/* The window opened: the run loop decides whether userspace wants to know. */
+static int svm_exit_vintr(struct svm_vcpu *svm)
+{
+	svm_set_irq_window(&svm->vcpu, false);
+	return VMM_RESUME_GUEST;
+}
+
+static int svm_exit_iret(struct svm_vcpu *svm)
+{
+	svm_set_nmi_window(&svm->vcpu, false);
+	vmm_x86_nmi_iret(&svm->vcpu);
 	return VMM_RESUME_GUEST;
 }
 
@@ -716,21 +840,12 @@ static int svm_exit_xsetbv(struct svm_vcpu *svm)
 	struct vmm_vcpu *vcpu = &svm->vcpu;
 	u64 *gpr = vcpu->arch.gpr;
 	u64 xcr0 = (u32)gpr[VMM_RAX] | (gpr[VMM_RDX] << 32);
-	u32 eax, ebx, ecx, edx;
-	u64 allowed;
 
-	/* Only what the guest's CPUID 0xD offers, and x87 always (SDM XSETBV). */
-	vmm_x86_cpuid(vcpu, 0xd, 0, &eax, &ebx, &ecx, &edx);
-	allowed = ((u64)edx << 32 | eax) & vmm_supported_xcr0;
 	if ((u32)gpr[VMM_RCX] != 0 || svm->vmcb->save.cpl != 0 ||
-	    !(xcr0 & XFEATURE_MASK_FP) || (xcr0 & ~allowed) ||
-	    ((xcr0 & XFEATURE_MASK_YMM) && !(xcr0 & XFEATURE_MASK_SSE)))
+	    !vmm_x86_xcr0_valid(vcpu, xcr0))
 		return vmm_x86_inject_gp(vcpu, 0);
 	vcpu->arch.xcr0 = xcr0;
-	if (vmm_x86_skip_insn(vcpu))
-		return vmm_x86_exit_internal_error(vcpu,
-				KVM_INTERNAL_ERROR_EMULATION, SVM_EXIT_XSETBV, 0);
-	return VMM_RESUME_GUEST;
+	return vmm_x86_skip_or_fail(vcpu);
 }
 
 /*
@@ -769,6 +884,8 @@ static const svm_exit_handler svm_exit_handlers[] = {
 	[SVM_EXIT_INTR]				= svm_exit_resume,
 	[SVM_EXIT_NMI]				= svm_exit_resume,
 	[SVM_EXIT_SMI]				= svm_exit_resume,
+	[SVM_EXIT_VINTR]			= svm_exit_vintr,
+	[SVM_EXIT_IRET]				= svm_exit_iret,
 	[SVM_EXIT_CPUID]			= svm_exit_cpuid,
 	[SVM_EXIT_RSM]				= svm_exit_ud,
 	[SVM_EXIT_INVD]				= svm_exit_invd,
@@ -832,5 +949,12 @@ const struct vmm_arch_ops svm_arch_ops = {
 	.set_efer	= svm_set_efer,
 	.get_cpl	= svm_get_cpl,
 	.next_rip	= svm_next_rip,
+	.inject_event	= svm_inject_event,
+	.get_interrupt_shadow = svm_get_interrupt_shadow,
+	.set_interrupt_shadow = svm_set_interrupt_shadow,
+	.set_irq_window	= svm_set_irq_window,
+	.set_nmi_window	= svm_set_nmi_window,
+	.get_msr	= svm_get_msr,
+	.set_msr	= svm_set_msr,
 	.npt_format	= &svm_npt_format,
 };

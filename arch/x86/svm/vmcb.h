@@ -23,6 +23,7 @@ enum svm_intercept_word {
 #define SVM_MISC1_INIT		BIT(3)
 #define SVM_MISC1_VINTR		BIT(4)
 #define SVM_MISC1_CPUID		BIT(18)
+#define SVM_MISC1_IRET		BIT(20)
 #define SVM_MISC1_RSM		BIT(19)
 #define SVM_MISC1_INVD		BIT(22)
 #define SVM_MISC1_HLT		BIT(24)
@@ -107,6 +108,7 @@ enum svm_intercept_word {
 #define SVM_EXIT_VINTR		0x064
 #define SVM_EXIT_CPUID		0x072
 #define SVM_EXIT_RSM		0x073
+#define SVM_EXIT_IRET		0x074
 #define SVM_EXIT_INVD		0x076
 #define SVM_EXIT_PAUSE		0x077
 #define SVM_EXIT_HLT		0x078

@@ -26,5 +26,6 @@
 #define VMM_MAX_VCPUS		64
 #define VMM_MAX_VCPU_ID		1024
 #define VMM_MAX_MEMSLOTS	256
+#define VMM_MAX_IRQ_ROUTES	4096
 
 #endif /* _UAPI_LINUX_VMM_H */
