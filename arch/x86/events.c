@@ -45,10 +45,17 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 		vmm_ops->inject_event(vcpu, &a->intr);
 		a->intr.pending = false;
 	}
-	if (a->intr.pending ||
-	    (vcpu->run->request_interrupt_window && !vmm_x86_interruptible(vcpu)))
+	/*
+	 * An interrupt that has to wait, or userspace asking when it may
+	 * inject: exit as soon as the guest is interruptible, which may be
+	 * right after entry.
+	 */
+	if (a->intr.pending || vcpu->run->request_interrupt_window)
 		irq_window = true;
-	if (a->nmi_masked || (a->nmi_pending && shadow))
+	/* An NMI held off by a shadow goes as soon as the shadow ends. */
+	if (a->nmi_pending && shadow && !a->nmi_masked)
+		irq_window = true;
+	if (a->nmi_masked)
 		nmi_window = true;
 	vmm_ops->set_irq_window(vcpu, irq_window);
 	vmm_ops->set_nmi_window(vcpu, nmi_window && !a->nmi_iret_seen);
@@ -155,8 +162,9 @@ long vmm_x86_set_vcpu_events(struct vmm_vcpu *vcpu, void __user *argp)
 			 KVM_VCPUEVENT_VALID_SHADOW))
 		return -EINVAL;
 	/* Both "pending" and "injected" mean: deliver on the next entry. */
-	if (ev.exception.nr >= 32 ||
-	    (ev.exception.pending && ev.exception.injected))
+	/* As KVM: only an exception vector, and NMI is not one (SDM 6.3.1). */
+	if ((ev.exception.injected || ev.exception.pending) &&
+	    (ev.exception.nr >= 32 || ev.exception.nr == X86_TRAP_NMI))
 		return -EINVAL;
 
 	a->exception = (struct vmm_event) {

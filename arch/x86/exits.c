@@ -18,6 +18,18 @@
 #include "emulate.h"
 #include "x86.h"
 
+/*
+ * An intercepted or emulated instruction has completed: move RIP past it.
+ * The STI/MOV SS shadow covered that instruction only, so it ends here
+ * (SDM 6.8.3); left set, it would hold off an NMI or interrupt that is
+ * already deliverable.
+ */
+void vmm_x86_retire(struct vmm_vcpu *vcpu, u64 next_rip)
+{
+	vcpu->arch.rip = next_rip;
+	vmm_ops->set_interrupt_shadow(vcpu, 0);
+}
+
 int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len)
 {
 	struct kvm_segment cs;
@@ -298,7 +310,7 @@ static int vmm_x86_emulate(struct vmm_vcpu *vcpu)
 	switch (r) {
 	case X86_EMU_OK:
 		memcpy(arch->gpr, ctxt->gpr, sizeof(arch->gpr));
-		arch->rip = ctxt->rip;
+		vmm_x86_retire(vcpu, ctxt->rip);
 		arch->rflags = ctxt->rflags;
 		arch->nr_mmio_reads = 0;
 		if (arch->mmio_write_pending) {
@@ -357,7 +369,7 @@ int vmm_x86_complete_io(struct vmm_vcpu *vcpu)
 				arch->gpr[VMM_RAX] = (arch->gpr[VMM_RAX] & ~mask) |
 						     (val & mask);
 		}
-		arch->rip = arch->pio.next_rip;
+		vmm_x86_retire(vcpu, arch->pio.next_rip);
 		return VMM_RESUME_GUEST;
 	case VMM_IO_PIO_STRING:
 		arch->pio.done = true;
@@ -446,7 +458,7 @@ int vmm_x86_skip_insn(struct vmm_vcpu *vcpu)
 	int len;
 
 	if (next) {
-		vcpu->arch.rip = next;
+		vmm_x86_retire(vcpu, next);
 		return 0;
 	}
 	if (!vmm_x86_emu_setup(vcpu))
@@ -454,10 +466,10 @@ int vmm_x86_skip_insn(struct vmm_vcpu *vcpu)
 	len = x86_insn_length(ctxt);
 	if (len <= 0)
 		return -EFAULT;
-	vcpu->arch.rip += len;
+	next = vcpu->arch.rip + len;
 	if (ctxt->mode != X86_EMU_MODE_PROT64)
-		vcpu->arch.rip &= ctxt->mode == X86_EMU_MODE_PROT32 ?
-				  0xffffffffULL : 0xffffULL;
+		next &= ctxt->mode == X86_EMU_MODE_PROT32 ? 0xffffffffULL : 0xffffULL;
+	vmm_x86_retire(vcpu, next);
 	return 0;
 }
 
@@ -556,9 +568,10 @@ static int vmm_x86_finish_mov(struct vmm_vcpu *vcpu, unsigned int len)
 {
 	if (!len)
 		return vmm_x86_skip_or_fail(vcpu);
-	vcpu->arch.rip += len;
-	if (!(vmm_x86_is_long_mode(vcpu) && vcpu->arch.emu->mode == X86_EMU_MODE_PROT64))
-		vcpu->arch.rip &= 0xffffffffULL;
+	if (vcpu->arch.emu->mode == X86_EMU_MODE_PROT64)
+		vmm_x86_retire(vcpu, vcpu->arch.rip + len);
+	else
+		vmm_x86_retire(vcpu, (u32)(vcpu->arch.rip + len));
 	return VMM_RESUME_GUEST;
 }
 

@@ -92,8 +92,8 @@ int vmm_x86_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data, bool host)
 							  a->kvm_system_time;
 		break;
 	/*
-	 * Read as zero: no machine-check banks (MCG_CAP.Count = 0), no
-	 * microcode revision, AMD configuration registers in their reset
+	 * Read as zero: no microcode revision, AMD configuration registers in
+	 * their reset
 	 * state, and the legacy performance counters of a CPU whose CPUID
 	 * advertises no PMU.  Linux probes these while booting.
 	 */
@@ -219,12 +219,15 @@ long vmm_x86_get_msr_index_list(struct kvm_msr_list __user *ul)
 	struct kvm_msr_list list;
 	u32 n = ARRAY_SIZE(vmm_msrs_to_save);
 
+	u32 room;
+
 	if (copy_from_user(&list, ul, sizeof(list)))
 		return -EFAULT;
+	room = list.nmsrs;
 	list.nmsrs = n;
 	if (copy_to_user(ul, &list, sizeof(list)))
 		return -EFAULT;
-	if (list.nmsrs < n)
+	if (room < n)
 		return -E2BIG;
 	if (copy_to_user(ul->indices, vmm_msrs_to_save, sizeof(vmm_msrs_to_save)))
 		return -EFAULT;

@@ -467,7 +467,9 @@ long vmm_arch_vm_ioctl(struct vmm_vm *vm, unsigned int ioctl, void __user *argp)
 	case KVM_SET_TSS_ADDR:
 		if ((unsigned long)argp > (unsigned int)(-3 * PAGE_SIZE))
 			return -EINVAL;
+		mutex_lock(&vm->lock);
 		vm->tss_addr = (unsigned long)argp;
+		mutex_unlock(&vm->lock);
 		return 0;
 	case KVM_SET_IDENTITY_MAP_ADDR:
 		return vmm_x86_set_identity_map_addr(vm, argp);

@@ -56,6 +56,7 @@ int vmm_x86_inject_gp(struct vmm_vcpu *vcpu, u32 error_code);
 void vmm_x86_queue_exception(struct vmm_vcpu *vcpu, u8 vector,
 			     bool has_error_code, u32 error_code);
 int vmm_x86_skip_insn(struct vmm_vcpu *vcpu);
+void vmm_x86_retire(struct vmm_vcpu *vcpu, u64 next_rip);
 int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu);
 int vmm_x86_complete_io(struct vmm_vcpu *vcpu);
 int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len);

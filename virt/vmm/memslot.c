@@ -339,6 +339,10 @@ int vmm_gpa_to_pfn(struct vmm_vcpu *vcpu, u64 gpa, bool write,
 	 * read fault maps read-only what a read-only lookup finds (a COW page
 	 * stays shared), and a write fault asks for a writable page.
 	 */
+	*writable = !(slot->flags & KVM_MEM_READONLY);
+	/* While logging, only a write fault may map writable: it gets recorded. */
+	if (slot->dirty_bitmap && !write)
+		*writable = false;
 	if (*writable && get_user_pages_fast_only(hva, 1, FOLL_WRITE, &page) == 1)
 		goto found;
 	*writable = write;
