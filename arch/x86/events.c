@@ -57,8 +57,32 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 		irq_window = true;
 	if (a->nmi_masked)
 		nmi_window = true;
+	/*
+	 * The handler's IRET was seen but has not run yet, and another NMI
+	 * waits: single-step the IRET, so that the #DB right after it says
+	 * NMIs are open again (SDM 17.3.1.4: the trap follows from TF at the
+	 * start of the instruction, whatever IRET loads into RFLAGS).
+	 */
+	if (a->nmi_pending && a->nmi_masked && a->nmi_iret_seen &&
+	    !a->nmi_singlestep) {
+		a->nmi_singlestep = true;
+		a->rflags |= X86_EFLAGS_TF | X86_EFLAGS_RF;
+	}
 	vmm_ops->set_irq_window(vcpu, irq_window);
 	vmm_ops->set_nmi_window(vcpu, nmi_window && !a->nmi_iret_seen);
+}
+
+/* A #DB intercept: was it the single step over an NMI handler's IRET? */
+bool vmm_x86_nmi_singlestep_done(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *a = &vcpu->arch;
+
+	if (!a->nmi_singlestep)
+		return false;
+	a->nmi_singlestep = false;
+	a->nmi_iret_seen = false;
+	a->nmi_masked = false;
+	return true;
 }
 
 /*

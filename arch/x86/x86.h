@@ -64,6 +64,7 @@ int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len);
 /* arch/x86/events.c */
 void vmm_x86_inject_pending(struct vmm_vcpu *vcpu);
 void vmm_x86_nmi_iret(struct vmm_vcpu *vcpu);
+bool vmm_x86_nmi_singlestep_done(struct vmm_vcpu *vcpu);
 void vmm_x86_after_exit(struct vmm_vcpu *vcpu);
 bool vmm_x86_ready_for_interrupt(struct vmm_vcpu *vcpu);
 void vmm_x86_reinject(struct vmm_vcpu *vcpu, const struct vmm_event *ev);

@@ -121,6 +121,7 @@ struct vmm_vcpu_x86 {
 	bool nmi_pending;
 	bool nmi_masked;
 	bool nmi_iret_seen;
+	bool nmi_singlestep;	/* TF set by vmm to catch the end of IRET */
 	u64 nmi_iret_rip;
 	bool has_run;
 	enum vmm_pending_io pending_io;

@@ -359,12 +359,18 @@ static struct vmm_vm *mn_to_vm(struct mmu_notifier *mn)
 	return container_of(mn, struct vmm_vm, mmu_notifier);
 }
 
-/* Zap every mapping of [start, end) of the process in the VM's NPT. */
-static bool vmm_zap_hva_range(struct vmm_vm *vm, unsigned long start,
-			      unsigned long end)
+enum vmm_hva_op { VMM_HVA_ZAP, VMM_HVA_TEST_YOUNG, VMM_HVA_CLEAR_YOUNG };
+
+/*
+ * Apply op to the guest pages of every slot that maps part of the
+ * process's range [start, end); true if any page was zapped / young.
+ * Called with mmu_lock held.
+ */
+static bool vmm_hva_range_op(struct vmm_vm *vm, unsigned long start,
+			     unsigned long end, enum vmm_hva_op op)
 {
 	struct vmm_memslots *slots;
-	bool flush = false;
+	bool ret = false;
 	unsigned int i;
 	int idx;
 
@@ -374,15 +380,19 @@ static bool vmm_zap_hva_range(struct vmm_vm *vm, unsigned long start,
 		struct vmm_memslot *s = &slots->slot[i];
 		unsigned long s_end = s->hva + (s->npages << PAGE_SHIFT);
 		unsigned long a = max(start, s->hva), b = min(end, s_end);
+		u64 gfn = s->base_gfn + ((a - s->hva) >> PAGE_SHIFT);
+		u64 n = (b - a + PAGE_SIZE - 1) >> PAGE_SHIFT;
 
 		if (a >= b)
 			continue;
-		flush |= vmm_npt_zap(&vm->npt,
-				     s->base_gfn + ((a - s->hva) >> PAGE_SHIFT),
-				     (b - a + PAGE_SIZE - 1) >> PAGE_SHIFT);
+		if (op == VMM_HVA_ZAP)
+			ret |= vmm_npt_zap(&vm->npt, gfn, n);
+		else
+			ret |= vmm_npt_age(&vm->npt, gfn, n,
+					   op == VMM_HVA_CLEAR_YOUNG);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
-	return flush;
+	return ret;
 }
 
 static int vmm_mn_invalidate_range_start(struct mmu_notifier *mn,
@@ -393,7 +403,7 @@ static int vmm_mn_invalidate_range_start(struct mmu_notifier *mn,
 
 	spin_lock(&vm->mmu_lock);
 	vm->mmu_invalidating++;
-	flush = vmm_zap_hva_range(vm, range->start, range->end);
+	flush = vmm_hva_range_op(vm, range->start, range->end, VMM_HVA_ZAP);
 	spin_unlock(&vm->mmu_lock);
 	/* The pages may be freed as soon as we return. */
 	if (flush)
@@ -418,27 +428,12 @@ static int vmm_mn_age(struct mmu_notifier *mn, unsigned long start,
 		      unsigned long end, bool clear)
 {
 	struct vmm_vm *vm = mn_to_vm(mn);
-	struct vmm_memslots *slots;
-	bool young = false;
-	unsigned int i;
-	int idx;
+	bool young;
 
-	idx = srcu_read_lock(&vm->srcu);
 	spin_lock(&vm->mmu_lock);
-	slots = srcu_dereference(vm->slots, &vm->srcu);
-	for (i = 0; i < slots->nr; i++) {
-		struct vmm_memslot *s = &slots->slot[i];
-		unsigned long s_end = s->hva + (s->npages << PAGE_SHIFT);
-		unsigned long a = max(start, s->hva), b = min(end, s_end);
-
-		if (a >= b)
-			continue;
-		young |= vmm_npt_age(&vm->npt,
-				     s->base_gfn + ((a - s->hva) >> PAGE_SHIFT),
-				     (b - a + PAGE_SIZE - 1) >> PAGE_SHIFT, clear);
-	}
+	young = vmm_hva_range_op(vm, start, end, clear ? VMM_HVA_CLEAR_YOUNG :
+							 VMM_HVA_TEST_YOUNG);
 	spin_unlock(&vm->mmu_lock);
-	srcu_read_unlock(&vm->srcu, idx);
 	return young;
 }
 

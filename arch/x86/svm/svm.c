@@ -696,8 +696,8 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 	}
 
 	svm_assign_asid(svm, sd, cpu);
+	vmm_x86_inject_pending(vcpu);	/* may set RFLAGS.TF: before the load */
 	svm_load_guest_regs(svm);
-	vmm_x86_inject_pending(vcpu);
 	switch_xcr0 = svm_guest_xcr0_differs(vcpu);
 	if (switch_xcr0)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, vcpu->arch.xcr0);
@@ -751,6 +751,9 @@ static int svm_exit_ud(struct svm_vcpu *svm)
  */
 static int svm_exit_db(struct svm_vcpu *svm)
 {
+	/* vmm's own single step over an IRET is not the guest's business. */
+	if (vmm_x86_nmi_singlestep_done(&svm->vcpu))
+		return VMM_RESUME_GUEST;
 	vmm_x86_queue_exception(&svm->vcpu, DB_VECTOR, false, 0);
 	return VMM_RESUME_GUEST;
 }
