@@ -5,6 +5,7 @@
 #   make            build vmm.ko against KDIR
 #   make check      host-side unit tests, then the selftests inside the test VM
 #   make demo       run the example VMM on /dev/vmm inside the test VM
+#   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
 #   make clean
 #
 # KDIR defaults to the running kernel's build tree and falls back to the
@@ -23,7 +24,7 @@ KDIR ?= $(shell \
 RIG := $(REPO)/tools/testing/vm/run
 SELFTESTS := $(REPO)/tools/testing/selftests/vmm
 
-.PHONY: all modules deps check check-unit check-vm selftests demo clean
+.PHONY: all modules deps check check-unit check-vm selftests demo bench clean
 
 all: modules
 
@@ -47,6 +48,9 @@ check: deps
 
 demo: modules selftests
 	$(RIG) --module vmm -- $(SELFTESTS)/demo/vmm-demo
+
+bench: modules
+	$(REPO)/tools/bench/run
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(REPO) clean 2>/dev/null || true

@@ -302,6 +302,26 @@ const char *vmm_exit_name(uint32_t reason);
 /* A one-line description of the last exit, for messages. */
 const char *vmm_exit_describe(struct vmm_vcpu *vcpu);
 
+/* ---- interrupts and exceptions in 64-bit guests ------------------------- */
+
+/*
+ * A guest-code label the host can find: put GUEST_LABEL(x) in the snippet,
+ * declare GUEST_LABEL_DECL(x) in C, and GUEST_LABEL_GPA(code, x) is its
+ * guest-physical (= virtual) address once code is loaded at offset 0.
+ */
+#define GUEST_LABEL(label)	".globl " #label "\n" #label ":\n"
+#define GUEST_LABEL_DECL(label)	extern const unsigned char label[]
+#define GUEST_LABEL_GPA(code, label)					\
+	(GUEST_CODE_GPA + (uint64_t)((label) - code##_start))
+
+#define GUEST_IDT	0x8000	/* 256 16-byte gates, after the page tables */
+
+/* Makes vector an interrupt gate (IF cleared on entry) to handler_gpa. */
+void vmm_vm_set_idt_gate(struct vmm_vm *vm, uint8_t vector,
+			 uint64_t handler_gpa);
+/* Points the vCPU's IDTR at GUEST_IDT; call after vmm_vcpu_setup(). */
+void vmm_vcpu_load_idt(struct vmm_vcpu *vcpu);
+
 /* ---- misc ---------------------------------------------------------------- */
 
 /* An entry of KVM_GET_SUPPORTED_CPUID (what every vCPU is given); asserts. */
