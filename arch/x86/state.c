@@ -112,7 +112,9 @@ bool vmm_x86_xcr0_valid(struct vmm_vcpu *vcpu, u64 xcr0)
 	u64 allowed;
 
 	vmm_x86_cpuid(vcpu, 0xd, 0, &eax, &ebx, &ecx, &edx);
-	allowed = ((u64)edx << 32 | eax) & vmm_supported_xcr0;
+	/* x87 is always valid, even for a guest whose CPUID has no XSAVE. */
+	allowed = (((u64)edx << 32 | eax) & vmm_supported_xcr0) |
+		  XFEATURE_MASK_FP;
 	if (!(xcr0 & XFEATURE_MASK_FP) || (xcr0 & ~allowed))
 		return false;
 	return !((xcr0 & XFEATURE_MASK_YMM) && !(xcr0 & XFEATURE_MASK_SSE));
