@@ -61,7 +61,6 @@ struct vmm_vm {
 	struct mmu_notifier mmu_notifier;
 	struct vmm_npt npt;		/* [mmu_lock] */
 
-	void *backend;			/* vendor per-VM state */
 	unsigned long tss_addr;		/* [vm->lock] KVM_SET_TSS_ADDR, unused on SVM */
 	u64 identity_map_addr;		/* [vm->lock] KVM_SET_IDENTITY_MAP_ADDR */
 };
@@ -103,7 +102,6 @@ void vmm_vm_put(struct vmm_vm *vm);
 
 /* virt/vmm/vcpu.c */
 int vmm_vcpu_create(struct vmm_vm *vm, u32 id);
-void vmm_vcpu_request(struct vmm_vcpu *vcpu, int req);
 void vmm_vm_request_all(struct vmm_vm *vm, int req);
 
 /* virt/vmm/memslot.c */

@@ -247,22 +247,11 @@ int vmm_get_dirty_log(struct vmm_vm *vm, struct kvm_dirty_log *log)
 	return r;
 }
 
-/* Translate a guest-physical address to this process's virtual address. */
-static unsigned long vmm_gpa_to_hva(struct vmm_vm *vm, u64 gpa, bool write)
-{
-	struct vmm_memslot *slot;
-
-	slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
-	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
-		return 0;
-	return slot->hva + (gpa - (slot->base_gfn << PAGE_SHIFT));
-}
-
 /*
  * Copy to/from guest memory through the process's mapping.  Runs in the
  * VM's own process (checked at every ioctl) under the SRCU read lock.
- * Returns -ENOENT if part of the range is not RAM (MMIO), -EFAULT if the
- * process mapping is bad.
+ * Returns -ENOENT if part of the range is not RAM (MMIO, or a write to a
+ * read-only slot), -EFAULT if the process mapping is bad.
  */
 static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 			    unsigned int len, bool write)
@@ -270,21 +259,24 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 	while (len) {
 		unsigned int n = min_t(unsigned int, len,
 				       PAGE_SIZE - offset_in_page(gpa));
-		unsigned long hva = vmm_gpa_to_hva(vm, gpa, write);
+		struct vmm_memslot *slot;
+		void __user *hva;
 		unsigned long left;
 
-		if (!hva)
+		slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
+		if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 			return -ENOENT;
+		hva = (void __user *)(slot->hva +
+				      (gpa - (slot->base_gfn << PAGE_SHIFT)));
 		if (write)
-			left = copy_to_user((void __user *)hva, data, n);
+			left = copy_to_user(hva, data, n);
 		else
-			left = copy_from_user(data, (void __user *)hva, n);
+			left = copy_from_user(data, hva, n);
 		if (left)
 			return -EFAULT;
 		/* After the write, so that a dirty-log reader cannot miss it. */
 		if (write)
-			vmm_memslot_mark_dirty(vmm_memslot_find(vmm_memslots(vm),
-					       gpa >> PAGE_SHIFT), gpa >> PAGE_SHIFT);
+			vmm_memslot_mark_dirty(slot, gpa >> PAGE_SHIFT);
 		gpa += n;
 		data += n;
 		len -= n;

@@ -39,13 +39,6 @@ static void vmm_vcpu_kick(struct vmm_vcpu *vcpu, int this_cpu)
 		smp_call_function_single(cpu, vmm_kick_ipi, NULL, 1);
 }
 
-void vmm_vcpu_request(struct vmm_vcpu *vcpu, int req)
-{
-	set_bit(req, &vcpu->requests);
-	vmm_vcpu_kick(vcpu, get_cpu());
-	put_cpu();
-}
-
 /* Safe from atomic context (the MMU notifier); never called with IRQs off. */
 void vmm_vm_request_all(struct vmm_vm *vm, int req)
 {
