@@ -8,6 +8,7 @@
 #include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 #include <asm/fpu/xcr.h>
+#include <asm/tsc.h>
 
 #include "emulate.h"
 #include "x86.h"
@@ -71,6 +72,7 @@ int vmm_arch_check_extension(long ext)
 	case KVM_CAP_VCPU_EVENTS:
 	case KVM_CAP_DEBUGREGS:
 	case KVM_CAP_INTERNAL_ERROR_DATA:
+	case KVM_CAP_GET_TSC_KHZ:
 		return 1;
 	case KVM_CAP_XSAVE:
 	case KVM_CAP_XCRS:
@@ -381,6 +383,9 @@ long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 		return vmm_x86_ioctl_interrupt(vcpu, argp);
 	case KVM_NMI:
 		return vmm_x86_ioctl_nmi(vcpu);
+	case KVM_GET_TSC_KHZ:
+		/* The guest's TSC runs at the host's rate (no scaling). */
+		return tsc_khz ? tsc_khz : -EIO;
 	default:
 		return -EINVAL;	/* what KVM answers on a vCPU fd */
 	}

@@ -285,4 +285,19 @@ TEST(internal_error_data)
 		      run->emulation_failure.ndata);
 }
 
+/* The guest TSC's rate in kHz: the host's, as nothing scales it. */
+TEST(get_tsc_khz)
+{
+	struct vmm_vcpu *vcpu;
+	int khz;
+
+	REQUIRE(GET_TSC_KHZ);
+	vcpu = vmm_vm_with_vcpu(MODE_LONG64, GUEST(caps_guest));
+	khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ: %d (%m)", khz);
+	/* Any TSC an emulated or real x86 CPU has runs at 1 MHz..100 GHz. */
+	TEST_ASSERT(khz >= 1000 && khz <= 100000000, "implausible %d kHz", khz);
+	vmm_test_info("%d kHz", khz);
+}
+
 TEST_MAIN()
