@@ -575,12 +575,20 @@ static int vmm_x86_finish_mov(struct vmm_vcpu *vcpu, unsigned int len)
 	return VMM_RESUME_GUEST;
 }
 
+/*
+ * Outside 64-bit mode MOV CR/DR uses 32-bit operands (SDM "MOV").  Asked
+ * of the vCPU, not of the emulator context: when the hardware named the
+ * GPR, nothing was decoded and the context describes an older instruction.
+ */
 static u64 vmm_x86_gpr_operand(struct vmm_vcpu *vcpu, int gpr)
 {
 	u64 val = vcpu->arch.gpr[gpr];
+	struct kvm_segment cs;
 
-	/* Outside 64-bit mode MOV CR/DR uses 32-bit operands (SDM "MOV"). */
-	return vcpu->arch.emu->mode == X86_EMU_MODE_PROT64 ? val : (u32)val;
+	if (!vmm_x86_is_long_mode(vcpu))
+		return (u32)val;
+	vmm_ops->get_segment(vcpu, &cs, VMM_SEG_CS);
+	return cs.l ? val : (u32)val;
 }
 
 /*

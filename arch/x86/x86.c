@@ -18,6 +18,7 @@ u64 vmm_host_xcr0;
 u64 vmm_supported_xcr0;
 
 extern const struct vmm_arch_ops svm_arch_ops;
+extern const struct vmm_arch_ops vmx_arch_ops;
 
 /* XSAVE components a guest may enable: x87, SSE, AVX (and nothing else yet). */
 #define VMM_XCR0_OFFERED	(XFEATURE_MASK_FP | XFEATURE_MASK_SSE | \
@@ -27,8 +28,14 @@ int vmm_arch_init(void)
 {
 	int r;
 
+	/*
+	 * CPUID.1:ECX.VMX rather than X86_FEATURE_VMX, which the kernel clears
+	 * when the firmware disabled VT-x: the backend says so clearly.
+	 */
 	if (boot_cpu_has(X86_FEATURE_SVM)) {
 		vmm_ops = &svm_arch_ops;
+	} else if (cpuid_ecx(1) & BIT(5)) {
+		vmm_ops = &vmx_arch_ops;
 	} else {
 		vmm_err("no supported CPU: neither AMD-V (SVM) nor VT-x support is available\n");
 		return -EOPNOTSUPP;
