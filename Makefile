@@ -39,6 +39,7 @@ selftests: deps
 
 check-unit:
 	$(MAKE) -C $(SELFTESTS)/emulator check
+	$(MAKE) -C $(SELFTESTS)/irqchip check
 
 check-vm: modules selftests
 	$(RIG) --module vmm
@@ -56,3 +57,4 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(REPO) clean 2>/dev/null || true
 	$(MAKE) -C $(SELFTESTS) clean 2>/dev/null || true
 	$(MAKE) -C $(SELFTESTS)/emulator clean 2>/dev/null || true
+	$(MAKE) -C $(SELFTESTS)/irqchip clean 2>/dev/null || true

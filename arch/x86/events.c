@@ -44,6 +44,17 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 	} else if (a->intr.pending && vmm_x86_interruptible(vcpu)) {
 		vmm_ops->inject_event(vcpu, &a->intr);
 		a->intr.pending = false;
+	} else if (a->lapic && vmm_x86_interruptible(vcpu)) {
+		/* The in-kernel LAPIC (or the PIC behind it) acknowledges now. */
+		int vec = vmm_lapic_take_interrupt(vcpu);
+
+		if (vec >= 0) {
+			struct vmm_event ev = {
+				.type = VMM_EVENT_INTR, .vector = vec,
+			};
+
+			vmm_ops->inject_event(vcpu, &ev);
+		}
 	}
 	/*
 	 * An interrupt that has to wait, or userspace asking when it may
@@ -51,6 +62,9 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 	 * right after entry.
 	 */
 	if (a->intr.pending || vcpu->run->request_interrupt_window)
+		irq_window = true;
+	/* An interrupt the in-kernel LAPIC holds goes at the next window. */
+	if (a->lapic && vmm_lapic_has_interrupt(vcpu))
 		irq_window = true;
 	/* An NMI held off by a shadow goes as soon as the shadow ends. */
 	if (a->nmi_pending && shadow && !a->nmi_masked)

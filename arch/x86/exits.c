@@ -129,6 +129,8 @@ static int emu_read(struct x86_emu_ctxt *ctxt, u64 la, void *data,
 	r = vmm_read_guest(vcpu->vm, gpa, data, size);
 	if (r != -ENOENT)
 		return r ? X86_EMU_UNHANDLED : X86_EMU_OK;
+	if (size <= 8 && vmm_irqchip_mmio(vcpu, gpa, size, false, data))
+		return X86_EMU_OK;
 
 	/* MMIO: answered by userspace on an earlier exit, or ask it now. */
 	for (i = 0; i < arch->nr_mmio_reads; i++) {
@@ -161,6 +163,13 @@ static int emu_write(struct x86_emu_ctxt *ctxt, u64 la, const void *data,
 	r = vmm_write_guest(vcpu->vm, gpa, data, size);
 	if (r != -ENOENT)
 		return r ? X86_EMU_UNHANDLED : X86_EMU_OK;
+	if (size <= 8) {
+		u8 buf[8];
+
+		memcpy(buf, data, size);
+		if (vmm_irqchip_mmio(vcpu, gpa, size, true, buf))
+			return X86_EMU_OK;
+	}
 
 	/* One MMIO write per instruction: it is handed to userspace at exit. */
 	if (arch->mmio_write_pending || size > sizeof(arch->mmio.data))
@@ -345,6 +354,19 @@ static int vmm_x86_emulate(struct vmm_vcpu *vcpu)
 	}
 }
 
+/* Store what IN read: AL/AX merge, EAX zero-extends into RAX (SDM "IN"). */
+static void vmm_x86_set_in_result(struct vmm_vcpu *vcpu, unsigned int size,
+				  u64 val)
+{
+	u64 mask = GENMASK_ULL(size * 8 - 1, 0);
+	u64 *rax = &vcpu->arch.gpr[VMM_RAX];
+
+	if (size == 4)
+		*rax = val & mask;
+	else
+		*rax = (*rax & ~mask) | (val & mask);
+}
+
 /* Finish what the previous exit to userspace left open (KVM_RUN entry). */
 int vmm_x86_complete_io(struct vmm_vcpu *vcpu)
 {
@@ -359,15 +381,8 @@ int vmm_x86_complete_io(struct vmm_vcpu *vcpu)
 		return VMM_RESUME_GUEST;
 	case VMM_IO_PIO:
 		if (arch->pio.in) {
-			u64 mask = GENMASK_ULL(arch->pio.size * 8 - 1, 0);
-
 			memcpy(&val, arch->pio_page, arch->pio.size);
-			/* IN of 32 bits zero-extends into RAX (SDM "IN"). */
-			if (arch->pio.size == 4)
-				arch->gpr[VMM_RAX] = val & mask;
-			else
-				arch->gpr[VMM_RAX] = (arch->gpr[VMM_RAX] & ~mask) |
-						     (val & mask);
+			vmm_x86_set_in_result(vcpu, arch->pio.size, val);
 		}
 		vmm_x86_retire(vcpu, arch->pio.next_rip);
 		return VMM_RESUME_GUEST;
@@ -389,6 +404,18 @@ int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
 
 	if (string)
 		return vmm_x86_emulate(vcpu);
+
+	/* The PIC and the PIT answer in the kernel when they exist. */
+	if (next_rip) {
+		u32 val = arch->gpr[VMM_RAX];
+
+		if (vmm_irqchip_pio(vcpu, port, size, in, &val)) {
+			if (in)
+				vmm_x86_set_in_result(vcpu, size, val);
+			vmm_x86_retire(vcpu, next_rip);
+			return VMM_RESUME_GUEST;
+		}
+	}
 
 	arch->pio.port = port;
 	arch->pio.size = size;
@@ -500,6 +527,11 @@ int vmm_x86_exit_hlt(struct vmm_vcpu *vcpu)
 
 	if (r != VMM_RESUME_GUEST)
 		return r;
+	/* With the in-kernel LAPIC the vCPU sleeps in KVM_RUN instead. */
+	if (vcpu->arch.lapic) {
+		vcpu->arch.mp_state = KVM_MP_STATE_HALTED;
+		return VMM_RESUME_GUEST;
+	}
 	vcpu->run->exit_reason = KVM_EXIT_HLT;
 	return VMM_EXIT_USER;
 }

@@ -193,16 +193,36 @@ long vmm_x86_set_debugregs(struct vmm_vcpu *vcpu, void __user *argp)
  */
 long vmm_x86_get_mp_state(struct vmm_vcpu *vcpu, void __user *argp)
 {
-	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+	struct kvm_mp_state mp = { .mp_state = vcpu->arch.mp_state };
 
 	return copy_to_user(argp, &mp, sizeof(mp)) ? -EFAULT : 0;
 }
 
+/*
+ * Without an in-kernel LAPIC userspace runs INIT/SIPI and halt itself, so
+ * only RUNNABLE exists (as in KVM).  With one, the states KVM accepts;
+ * SIPI_RECEIVED is taken as wait-for-SIPI with the last SIPI vector.
+ */
 long vmm_x86_set_mp_state(struct vmm_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_mp_state mp;
 
 	if (copy_from_user(&mp, argp, sizeof(mp)))
 		return -EFAULT;
-	return mp.mp_state == KVM_MP_STATE_RUNNABLE ? 0 : -EINVAL;
+	if (!vcpu->arch.lapic)
+		return mp.mp_state == KVM_MP_STATE_RUNNABLE ? 0 : -EINVAL;
+	switch (mp.mp_state) {
+	case KVM_MP_STATE_RUNNABLE:
+	case KVM_MP_STATE_UNINITIALIZED:
+	case KVM_MP_STATE_INIT_RECEIVED:
+	case KVM_MP_STATE_HALTED:
+		vcpu->arch.mp_state = mp.mp_state;
+		return 0;
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		vcpu->arch.mp_state = KVM_MP_STATE_INIT_RECEIVED;
+		vmm_lapic_resend_sipi(vcpu);
+		return 0;
+	default:
+		return -EINVAL;
+	}
 }

@@ -3,6 +3,7 @@
  * The x86 layer: picks the vendor backend, owns the architectural state
  * both vendors share, and implements the vCPU ioctls on top of the backend.
  */
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -11,6 +12,7 @@
 #include <asm/tsc.h>
 
 #include "emulate.h"
+#include "irqchip.h"
 #include "x86.h"
 
 const struct vmm_arch_ops *vmm_ops;
@@ -80,15 +82,17 @@ int vmm_arch_check_extension(long ext)
 	case KVM_CAP_DEBUGREGS:
 	case KVM_CAP_INTERNAL_ERROR_DATA:
 	case KVM_CAP_GET_TSC_KHZ:
+	case KVM_CAP_IRQCHIP:
+	case KVM_CAP_IRQ_INJECT_STATUS:
+	case KVM_CAP_SIGNAL_MSI:
+	case KVM_CAP_PIT2:
+	case KVM_CAP_PIT_STATE2:
 		return 1;
 	case KVM_CAP_XSAVE:
 	case KVM_CAP_XCRS:
 		return boot_cpu_has(X86_FEATURE_XSAVE);
 	case KVM_CAP_IRQ_ROUTING:
-		/*
-		 * As in KVM: the number of routes; KVM_SET_GSI_ROUTING itself
-		 * needs an in-kernel irqchip, which vmm does not offer yet.
-		 */
+		/* As in KVM: the number of routes (GSIs 0 to this minus one). */
 		return VMM_MAX_IRQ_ROUTES;
 	default:
 		return 0;
@@ -117,6 +121,12 @@ int vmm_arch_vm_init(struct vmm_vm *vm)
 	if (r)
 		vmm_npt_destroy(&vm->npt);
 	return r;
+}
+
+/* The devices that can reach vCPUs stop before the vCPUs are freed. */
+void vmm_arch_vm_stop(struct vmm_vm *vm)
+{
+	vmm_irqchip_vm_destroy(vm);
 }
 
 void vmm_arch_vm_destroy(struct vmm_vm *vm)
@@ -160,7 +170,97 @@ int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu)
 			  (vcpu->id == 0 ? MSR_IA32_APICBASE_BSP : 0);
 	arch->dr6 = VMM_DR6_RESET;
 	arch->dr7 = VMM_DR7_RESET;
-	return vmm_ops->vcpu_init(vcpu);
+	arch->mp_state = KVM_MP_STATE_RUNNABLE;
+	init_waitqueue_head(&arch->wq);
+	r = vmm_ops->vcpu_init(vcpu);
+	if (r)
+		return r;
+	/* vm->lock is held: the irqchip cannot appear under our feet. */
+	if (vcpu->vm->arch.irqchip)
+		r = vmm_lapic_create(vcpu);
+	return r;
+}
+
+/*
+ * The state INIT leaves (SDM Vol. 3A Table 9-1): as after power-on, except
+ * that the FPU, MTRRs, PAT, MSRs and the APIC base are kept.
+ */
+void vmm_x86_init_vcpu(struct vmm_vcpu *vcpu)
+{
+	const struct vmm_arch_ops *ops = vmm_ops;
+	struct vmm_vcpu_x86 *a = &vcpu->arch;
+	struct kvm_segment seg = {
+		.limit = 0xffff, .type = 3, .s = 1, .present = 1,
+	};
+	struct kvm_dtable dt = { .limit = 0xffff };
+	int i;
+
+	for (i = VMM_SEG_ES; i <= VMM_SEG_GS; i++)
+		ops->set_segment(vcpu, &seg, i);
+	seg.selector = 0xf000;
+	seg.base = 0xffff0000;
+	seg.type = 0xb;
+	ops->set_segment(vcpu, &seg, VMM_SEG_CS);
+	seg = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
+	ops->set_segment(vcpu, &seg, VMM_SEG_LDTR);
+	seg.type = 0xb;
+	ops->set_segment(vcpu, &seg, VMM_SEG_TR);
+	ops->set_dtable(vcpu, &dt, false);
+	ops->set_dtable(vcpu, &dt, true);
+	ops->set_efer(vcpu, 0);
+	ops->set_cr(vcpu, 0, VMM_CR0_RESET);
+	ops->set_cr(vcpu, 2, 0);
+	ops->set_cr(vcpu, 3, 0);
+	ops->set_cr(vcpu, 4, 0);
+	ops->set_cr(vcpu, 8, 0);
+	ops->set_interrupt_shadow(vcpu, 0);
+	memset(a->gpr, 0, sizeof(a->gpr));
+	a->gpr[VMM_RDX] = cpuid_eax(1);
+	a->rip = 0xfff0;
+	a->rflags = X86_EFLAGS_FIXED;
+	a->dr6 = VMM_DR6_RESET;
+	a->dr7 = VMM_DR7_RESET;
+	a->exception.pending = false;
+	a->intr.pending = false;
+	a->nmi_pending = false;
+	a->nmi_masked = false;
+	a->nmi_iret_seen = false;
+	a->nmi_singlestep = false;
+	a->pending_io = VMM_IO_NONE;
+}
+
+/*
+ * Whether the vCPU may enter the guest now.  With an in-kernel irqchip a
+ * halted vCPU waits for an interrupt it would take (SDM 8.4: HLT ends on an
+ * unmasked interrupt, NMI, INIT or SMI), and an AP waits for INIT/SIPI.
+ */
+bool vmm_x86_vcpu_runnable(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vcpu_x86 *a = &vcpu->arch;
+
+	switch (a->mp_state) {
+	case KVM_MP_STATE_RUNNABLE:
+		return true;
+	case KVM_MP_STATE_HALTED:
+		if (a->nmi_pending || a->exception.pending ||
+		    ((a->rflags & X86_EFLAGS_IF) && vmm_lapic_has_interrupt(vcpu))) {
+			a->mp_state = KVM_MP_STATE_RUNNABLE;
+			return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* Sleep until an interrupt source kicks us, or a signal arrives. */
+static void vmm_x86_block(struct vmm_vcpu *vcpu)
+{
+	struct vmm_lapic *apic = vcpu->arch.lapic;
+
+	/* Nothing in the condition sleeps; vmm_x86_kick() pairs with it. */
+	wait_event_interruptible(vcpu->arch.wq,
+		vmm_lapic_events_pending(apic) || vmm_x86_vcpu_runnable(vcpu));
 }
 
 /* Undoes vmm_arch_vcpu_alloc/init, including a partial init. */
@@ -168,6 +268,7 @@ void vmm_arch_vcpu_free(struct vmm_vcpu *vcpu)
 {
 	struct vmm_vcpu_x86 *arch = &vcpu->arch;
 
+	vmm_lapic_free(vcpu);
 	if (arch->fpu.fpstate)
 		fpu_free_guest_fpstate(&arch->fpu);
 	kvfree(arch->cpuid);
@@ -342,6 +443,21 @@ out:
 	return r;
 }
 
+/*
+ * QEMU's in-kernel APIC model clears the TPR-patching page at every reset,
+ * whether or not KVM_CAP_VAPIC (0 here) is offered: take "none" only.
+ */
+static long vmm_x86_set_vapic_addr(struct vmm_vcpu *vcpu, void __user *argp)
+{
+	struct kvm_vapic_addr va;
+
+	if (!vcpu->arch.lapic)
+		return -EINVAL;
+	if (copy_from_user(&va, argp, sizeof(va)))
+		return -EFAULT;
+	return va.vapic_addr ? -EINVAL : 0;
+}
+
 long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 			 void __user *argp)
 {
@@ -387,7 +503,16 @@ long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 	case KVM_SET_VCPU_EVENTS:
 		return vmm_x86_set_vcpu_events(vcpu, argp);
 	case KVM_INTERRUPT:
+		/* With the in-kernel irqchip, interrupts come from its LAPIC. */
+		if (vmm_irqchip_in_kernel(vcpu->vm))
+			return -ENXIO;
 		return vmm_x86_ioctl_interrupt(vcpu, argp);
+	case KVM_SET_VAPIC_ADDR:
+		return vmm_x86_set_vapic_addr(vcpu, argp);
+	case KVM_GET_LAPIC:
+		return vmm_lapic_get_state(vcpu, argp);
+	case KVM_SET_LAPIC:
+		return vmm_lapic_set_state(vcpu, argp);
 	case KVM_NMI:
 		return vmm_x86_ioctl_nmi(vcpu);
 	case KVM_GET_TSC_KHZ:
@@ -408,6 +533,18 @@ int vmm_arch_vcpu_run_begin(struct vmm_vcpu *vcpu)
 	int r, idx;
 
 	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, true);
+	/*
+	 * As in KVM, KVM_RUN of a vCPU that has never been started waits for
+	 * INIT, takes it, and returns EAGAIN; userspace calls again.
+	 */
+	if (vcpu->arch.lapic &&
+	    vcpu->arch.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+		if (READ_ONCE(vcpu->run->immediate_exit))
+			return -EINTR;
+		vmm_x86_block(vcpu);
+		vmm_lapic_process_events(vcpu);
+		return signal_pending(current) ? -EINTR : -EAGAIN;
+	}
 	vcpu->arch.has_run = true;
 	idx = srcu_read_lock(&vcpu->vm->srcu);
 	r = vmm_x86_complete_io(vcpu);
@@ -433,9 +570,18 @@ int vmm_arch_vcpu_enter(struct vmm_vcpu *vcpu)
 {
 	int r, idx;
 
+	if (vcpu->arch.lapic) {
+		vmm_lapic_process_events(vcpu);
+		if (!vmm_x86_vcpu_runnable(vcpu)) {
+			vmm_x86_block(vcpu);
+			return VMM_RESUME_GUEST;	/* the caller checks signals */
+		}
+	}
 	r = vmm_ops->vcpu_run(vcpu);
 	if (r == -EAGAIN)	/* entry abandoned: a request or signal came in */
 		return VMM_RESUME_GUEST;
+	if (vcpu->arch.lapic)
+		vmm_lapic_sync_tpr(vcpu);
 	if (r)
 		return r;
 	idx = srcu_read_lock(&vcpu->vm->srcu);
@@ -485,9 +631,7 @@ long vmm_arch_vm_ioctl(struct vmm_vm *vm, unsigned int ioctl, void __user *argp)
 		return 0;
 	case KVM_SET_IDENTITY_MAP_ADDR:
 		return vmm_x86_set_identity_map_addr(vm, argp);
-	case KVM_SET_GSI_ROUTING:
-		return -EINVAL;	/* no in-kernel irqchip (KVM answers the same) */
 	default:
-		return -ENOTTY;
+		return vmm_irqchip_vm_ioctl(vm, ioctl, argp);
 	}
 }

@@ -86,6 +86,35 @@ long vmm_x86_set_debugregs(struct vmm_vcpu *vcpu, void __user *argp);
 long vmm_x86_get_mp_state(struct vmm_vcpu *vcpu, void __user *argp);
 long vmm_x86_set_mp_state(struct vmm_vcpu *vcpu, void __user *argp);
 
+/* arch/x86/lapic.c and irq.c: the in-kernel irqchip, seen from a vCPU */
+void vmm_x86_kick(struct vmm_vcpu *vcpu);
+bool vmm_lapic_mmio(struct vmm_vcpu *vcpu, u64 gpa, unsigned int len,
+		    bool write, void *data);
+bool vmm_lapic_has_interrupt(struct vmm_vcpu *vcpu);
+int vmm_lapic_take_interrupt(struct vmm_vcpu *vcpu);
+void vmm_lapic_process_events(struct vmm_vcpu *vcpu);
+bool vmm_lapic_events_pending(struct vmm_lapic *apic);
+void vmm_lapic_sync_tpr(struct vmm_vcpu *vcpu);
+void vmm_lapic_resend_sipi(struct vmm_vcpu *vcpu);
+long vmm_lapic_get_state(struct vmm_vcpu *vcpu, void __user *argp);
+long vmm_lapic_set_state(struct vmm_vcpu *vcpu, void __user *argp);
+bool vmm_irqchip_pio(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
+		     bool in, u32 *val);
+bool vmm_irqchip_mmio(struct vmm_vcpu *vcpu, u64 gpa, unsigned int len,
+		      bool write, void *data);
+long vmm_irqchip_vm_ioctl(struct vmm_vm *vm, unsigned int ioctl,
+			  void __user *argp);
+void vmm_irqchip_vm_destroy(struct vmm_vm *vm);
+
+static inline bool vmm_irqchip_in_kernel(struct vmm_vm *vm)
+{
+	return READ_ONCE(vm->arch.irqchip);
+}
+
+/* arch/x86/x86.c */
+void vmm_x86_init_vcpu(struct vmm_vcpu *vcpu);
+bool vmm_x86_vcpu_runnable(struct vmm_vcpu *vcpu);
+
 /* Host state the backends need. */
 extern u64 vmm_host_xcr0;
 extern u64 vmm_supported_xcr0;

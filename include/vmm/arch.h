@@ -10,6 +10,7 @@
 #define _VMM_ARCH_H
 
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/kvm.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
@@ -17,6 +18,7 @@
 struct vmm_vm;
 struct vmm_vcpu;
 struct x86_emu_ctxt;
+struct vmm_lapic;
 
 /* Guest general-purpose registers, in hardware encoding order. */
 enum vmm_gpr {
@@ -124,6 +126,16 @@ struct vmm_vcpu_x86 {
 	bool nmi_singlestep;	/* TF set by vmm to catch the end of IRET */
 	u64 nmi_iret_rip;
 	bool has_run;
+
+	/*
+	 * With an in-kernel irqchip: the local APIC, the MP state it drives
+	 * (HALTED, wait-for-SIPI) and where the vCPU thread sleeps meanwhile.
+	 * Without one, mp_state stays RUNNABLE and lapic NULL.
+	 */
+	struct vmm_lapic *lapic;
+	u32 mp_state;			/* KVM_MP_STATE_*, vCPU thread only */
+	wait_queue_head_t wq;
+
 	enum vmm_pending_io pending_io;
 	struct vmm_pio pio;
 	void *pio_page;		/* port I/O data, mapped to userspace */
@@ -135,6 +147,25 @@ struct vmm_vcpu_x86 {
 	struct vmm_mmio mmio;		/* the access userspace is handling */
 	int nr_mmio_reads;
 	struct vmm_mmio mmio_reads[VMM_MMIO_READS];
+};
+
+struct vmm_pic;
+struct vmm_ioapic;
+struct vmm_pit;
+struct vmm_irq_routing;
+
+/*
+ * Per-VM x86 state: the in-kernel interrupt controllers (arch/x86/irqchip.h).
+ * Each pointer is set once, under vm->lock, before any vCPU exists (PIC,
+ * IOAPIC) or at KVM_CREATE_PIT2, and freed with the VM; readers that may
+ * race with creation use READ_ONCE.
+ */
+struct vmm_vm_x86 {
+	bool irqchip;			/* KVM_CREATE_IRQCHIP done */
+	struct vmm_pic *pic;
+	struct vmm_ioapic *ioapic;
+	struct vmm_pit *pit;
+	struct vmm_irq_routing __rcu *routing;	/* [vm->lock] writers, RCU readers */
 };
 
 /*
@@ -204,6 +235,7 @@ void vmm_arch_disable_cpu(void);
 long vmm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
 int vmm_arch_check_extension(long ext);
 int vmm_arch_vm_init(struct vmm_vm *vm);
+void vmm_arch_vm_stop(struct vmm_vm *vm);
 void vmm_arch_vm_destroy(struct vmm_vm *vm);
 struct vmm_vcpu *vmm_arch_vcpu_alloc(void);
 int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu);

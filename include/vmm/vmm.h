@@ -63,6 +63,8 @@ struct vmm_vm {
 
 	unsigned long tss_addr;		/* [vm->lock] KVM_SET_TSS_ADDR, unused on SVM */
 	u64 identity_map_addr;		/* [vm->lock] KVM_SET_IDENTITY_MAP_ADDR */
+
+	struct vmm_vm_x86 arch;
 };
 
 /* vcpu->mode: whether an IPI is needed to make the vCPU see a request. */

@@ -23,6 +23,8 @@ static void vmm_vm_free(struct kref *ref)
 	int i;
 
 	vmm_mmu_notifier_unregister(vm);
+	/* Interrupt sources that reach into vCPUs go first. */
+	vmm_arch_vm_stop(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vmm_arch_vcpu_free(vm->vcpus[i]);
 	vmm_arch_vm_destroy(vm);
