@@ -68,7 +68,7 @@ static int vmm_route_set(struct vmm_vm *vm, const struct vmm_irq_route *e,
 		/* An MSI is an edge: only the rising half sends it. */
 		if (!level)
 			return -1;
-		return vmm_lapic_deliver(vm, NULL, &e->msi) ? 1 : 0;
+		return vmm_lapic_deliver(vm, NULL, &e->msi);
 	}
 	return -1;
 }
@@ -271,7 +271,8 @@ static long vmm_signal_msi(struct vmm_vm *vm, void __user *argp)
 		return -EINVAL;
 	if (vmm_msi_decode(msi.address_lo, msi.address_hi, msi.data, &irq))
 		return -EINVAL;
-	return vmm_lapic_deliver(vm, NULL, &irq) ? 1 : 0;
+	/* KVM's answer, -1 (EPERM to userspace) included when nobody matched. */
+	return vmm_lapic_deliver(vm, NULL, &irq);
 }
 
 static long vmm_irqchip_state(struct vmm_vm *vm, void __user *argp, bool set)

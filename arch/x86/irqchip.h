@@ -60,7 +60,10 @@ struct vmm_apic_irq {
 /* ---- arch/x86/lapic.c ---- */
 int vmm_lapic_create(struct vmm_vcpu *vcpu);
 void vmm_lapic_free(struct vmm_vcpu *vcpu);
-/* Deliver to every matching LAPIC; src is the sender of an IPI, else NULL. */
+/*
+ * Deliver to every matching LAPIC; src is the sender of an IPI, else NULL.
+ * Returns how many took it, or -1 if none matched (KVM's convention).
+ */
 int vmm_lapic_deliver(struct vmm_vm *vm, struct vmm_vcpu *src,
 		      const struct vmm_apic_irq *irq);
 /* Whether the PIC's INTR output reaches this vCPU (LVT LINT0 = ExtINT). */

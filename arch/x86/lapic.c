@@ -281,7 +281,8 @@ int vmm_lapic_deliver(struct vmm_vm *vm, struct vmm_vcpu *src,
 		if (delivered && irq->delivery_mode == VMM_DM_LOWEST)
 			break;
 	}
-	return delivered;
+	/* As KVM: the number of APICs reached, or -1 for none. */
+	return delivered ? delivered : -1;
 }
 
 /* ---- timer ---- */

@@ -250,7 +250,37 @@ TEST(irq_routing)
 		.u.irqchip = { .irqchip = 0, .pin = 0 },
 	};
 	TEST_ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_GSI_ROUTING, routing), EINVAL);
+	/* With the in-kernel irqchip the same table is taken. */
+	if (vmm_check_cap(KVM_CAP_IRQCHIP) > 0) {
+		TEST_ASSERT_OK(ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0));
+		TEST_ASSERT_OK(ioctl(vm->fd, KVM_SET_GSI_ROUTING, routing));
+	}
 	free(routing);
+	vmm_vm_free(vm);
+}
+
+/* The irqchip capabilities; irqchip.c tests what they do. */
+TEST(irqchip)
+{
+	struct kvm_irq_level line = { .irq = 4, .level = 0 };
+	struct kvm_msi msi = { .address_lo = 0xfee00000, .data = 0x40 };
+	struct kvm_pit_config pit = { .flags = 0 };
+	struct kvm_pit_state2 ps;
+	struct vmm_vm *vm;
+
+	REQUIRE(IRQCHIP);
+	vm = vmm_vm_create_bare();
+	TEST_ASSERT_OK(ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0));
+	TEST_ASSERT_OK(ioctl(vm->fd, KVM_IRQ_LINE, &line));
+	if (vmm_check_cap(KVM_CAP_IRQ_INJECT_STATUS) > 0)
+		TEST_ASSERT_OK(ioctl(vm->fd, KVM_IRQ_LINE_STATUS, &line));
+	/* No vCPU, no LAPIC: KVM answers -1, which reads as EPERM. */
+	if (vmm_check_cap(KVM_CAP_SIGNAL_MSI) > 0)
+		TEST_ASSERT_ERRNO(ioctl(vm->fd, KVM_SIGNAL_MSI, &msi), EPERM);
+	if (vmm_check_cap(KVM_CAP_PIT2) > 0)
+		TEST_ASSERT_OK(ioctl(vm->fd, KVM_CREATE_PIT2, &pit));
+	if (vmm_check_cap(KVM_CAP_PIT_STATE2) > 0)
+		TEST_ASSERT_OK(ioctl(vm->fd, KVM_GET_PIT2, &ps));
 	vmm_vm_free(vm);
 }
 
