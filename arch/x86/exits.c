@@ -441,8 +441,8 @@ int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 	struct vmm_vm *vm = vcpu->vm;
 	struct vmm_npt_cache cache = {};
 	struct vmm_memslot *slot;
-	unsigned long pfn, seq;
-	bool writable;
+	unsigned long pfn, seq, head;
+	bool writable, huge;
 	int r, idx;
 
 	r = vmm_npt_cache_topup(&cache);
@@ -462,15 +462,22 @@ int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 	if (r)
 		goto out_unlock;
 
+	huge = vmm_gpa_huge(slot, gpa, pfn, writable, &head);
 	spin_lock(&vm->mmu_lock);
 	/* An invalidation raced with the lookup: let the guest fault again. */
 	if (!vm->mmu_invalidating && vm->mmu_seq == seq) {
-		r = vmm_npt_map(&vm->npt, &cache, gpa, pfn, writable);
+		r = vmm_npt_map(&vm->npt, &cache, gpa, huge ? head : pfn,
+				writable, huge);
 		if (!r && writable)
 			vmm_memslot_mark_dirty(slot, gpa >> PAGE_SHIFT);
 	}
 	spin_unlock(&vm->mmu_lock);
 	put_page(pfn_to_page(pfn));
+	/* A 2 MiB leaf had to go: no vCPU may keep using it. */
+	if (r == -EAGAIN) {
+		vmm_vm_request_all(vm, VMM_REQ_TLB_FLUSH);
+		r = 0;
+	}
 out_unlock:
 	srcu_read_unlock(&vm->srcu, idx);
 out_free:

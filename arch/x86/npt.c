@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Nested page tables (AMD NPT, Intel EPT): a radix tree of 4 KiB tables in
- * the x86 long-mode shape, 512 entries a level, 4 KiB leaves.
+ * the x86 long-mode shape, 512 entries a level, 4 KiB leaves and, where the
+ * process maps the memory with a 2 MiB page (THP, hugetlbfs), 2 MiB leaves
+ * in level-2 entries (PS, bit 7, in both formats: AMD APM 15.25.3, Intel
+ * SDM 29.3.2).  A 2 MiB leaf is only ever put in an empty level-2 entry,
+ * so no table is freed to make room for it.
  *
  * All walks run under vm->mmu_lock.  Intermediate tables are never freed
  * before the VM dies, so a zap only clears leaves; that keeps the walker
  * free of use-after-free races and costs at most the tables of the ranges
  * the guest ever touched.
  */
+#include <linux/err.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -17,6 +22,13 @@
 
 #define NPT_ENTRIES	512
 #define NPT_ADDR_MASK	GENMASK_ULL(51, 12)
+#define NPT_PS		BIT_ULL(7)	/* a leaf above level 1 */
+#define NPT_HUGE_PAGES	512		/* 4 KiB pages in a 2 MiB leaf */
+
+static inline bool npt_is_huge(u64 pte, int level)
+{
+	return level == 2 && (pte & NPT_PS);
+}
 
 static inline int npt_index(u64 gfn, int level)
 {
@@ -51,7 +63,8 @@ static void npt_free_table(struct vmm_npt *npt, u64 *table, int level)
 
 	if (level > 1) {
 		for (i = 0; i < NPT_ENTRIES; i++)
-			if (npt_present(npt, table[i]))
+			if (npt_present(npt, table[i]) &&
+			    !npt_is_huge(table[i], level))
 				npt_free_table(npt, npt_table(table[i]), level - 1);
 	}
 	free_page((unsigned long)table);
@@ -82,15 +95,26 @@ void vmm_npt_cache_free(struct vmm_npt_cache *cache)
 		__free_page(cache->pages[--cache->nr]);
 }
 
-/* Return the leaf entry for gfn, allocating tables from cache if asked. */
-static u64 *npt_walk(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gfn)
+/*
+ * Return the entry at leaf_level (1 or 2) for gfn, allocating tables from
+ * cache if asked; NULL if the cache ran dry, ERR_PTR(-EAGAIN) if a 2 MiB
+ * leaf was in the way of a 4 KiB one (it is zapped: the caller flushes the
+ * TLBs and lets the guest fault again).
+ */
+static u64 *npt_walk(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gfn,
+		     int leaf_level)
 {
 	u64 *table = npt->root;
 	int level;
 
-	for (level = npt->fmt->levels; level > 1; level--) {
+	for (level = npt->fmt->levels; level > leaf_level; level--) {
 		u64 *pte = &table[npt_index(gfn, level)];
 
+		if (npt_is_huge(*pte, level)) {
+			/* A 2 MiB leaf in the way: drop it, the caller flushes. */
+			WRITE_ONCE(*pte, 0);
+			return ERR_PTR(-EAGAIN);
+		}
 		if (!npt_present(npt, *pte)) {
 			struct page *page;
 
@@ -101,22 +125,43 @@ static u64 *npt_walk(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gfn)
 		}
 		table = npt_table(*pte);
 	}
-	return &table[npt_index(gfn, 1)];
+	return &table[npt_index(gfn, leaf_level)];
 }
 
+/*
+ * Map gpa to pfn; with huge, the 2 MiB-aligned range around gpa to the
+ * 2 MiB-aligned pfn range starting at pfn.  A huge mapping falls back to
+ * 4 KiB when a table of 4 KiB leaves already sits where it would go.
+ */
 int vmm_npt_map(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gpa,
-		unsigned long pfn, bool writable)
+		unsigned long pfn, bool writable, bool huge)
 {
 	const struct vmm_npt_format *fmt = npt->fmt;
-	u64 *pte = npt_walk(npt, cache, gpa >> PAGE_SHIFT);
+	u64 gfn = gpa >> PAGE_SHIFT;
+	u64 *pte = NULL;
 	u64 val;
 
+	if (huge) {
+		pte = npt_walk(npt, cache, gfn, 2);
+		if (pte && npt_present(npt, *pte) && !(*pte & NPT_PS))
+			pte = NULL;
+		if (!pte) {
+			huge = false;
+			pfn += gfn & (NPT_HUGE_PAGES - 1);
+		}
+	}
+	if (!huge)
+		pte = npt_walk(npt, cache, gfn, 1);
+	if (IS_ERR(pte))
+		return PTR_ERR(pte);
 	if (!pte)
 		return -ENOMEM;
 	val = ((u64)pfn << PAGE_SHIFT) | fmt->read_bits | fmt->exec_bits |
 	      fmt->accessed_bit;
 	if (writable)
 		val |= fmt->write_bit;
+	if (huge)
+		val |= NPT_PS;
 	/*
 	 * Replacing a present leaf with one for another page (or with fewer
 	 * rights) needs a TLB flush, which the caller's notifier path does;
@@ -142,11 +187,16 @@ static bool npt_for_each_leaf(struct vmm_npt *npt, u64 gfn, u64 npages,
 		int level;
 
 		for (level = npt->fmt->levels; level > 1; level--) {
-			u64 pte = table[npt_index(gfn, level)];
+			u64 *pte = &table[npt_index(gfn, level)];
 
-			if (!npt_present(npt, pte))
+			if (!npt_present(npt, *pte))
 				break;
-			table = npt_table(pte);
+			if (npt_is_huge(*pte, level)) {
+				/* The whole 2 MiB leaf, even if only part is asked. */
+				ret |= fn(npt, pte, arg);
+				break;
+			}
+			table = npt_table(*pte);
 		}
 		if (level > 1) {
 			/* No table below: skip everything it would map. */
@@ -200,6 +250,17 @@ bool vmm_npt_age(struct vmm_npt *npt, u64 gfn, u64 npages, bool clear)
 static bool npt_wrprot_leaf(struct vmm_npt *npt, u64 *pte, bool unused)
 {
 	u64 w = npt->fmt->write_bit;
+
+	/*
+	 * Dirty logging counts 4 KiB pages: drop a 2 MiB leaf instead (a
+	 * logging slot is never mapped huge again), and the next faults map
+	 * its pages one by one.  Level-1 entries never have bit 7 set (it is
+	 * PAT in NPT, ignored in EPT, and vmm sets neither).
+	 */
+	if (*pte & NPT_PS) {
+		WRITE_ONCE(*pte, 0);
+		return true;
+	}
 
 	if (!(*pte & w))
 		return false;

@@ -39,7 +39,7 @@ void vmm_npt_destroy(struct vmm_npt *npt);
 int vmm_npt_cache_topup(struct vmm_npt_cache *cache);
 void vmm_npt_cache_free(struct vmm_npt_cache *cache);
 int vmm_npt_map(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gpa,
-		unsigned long pfn, bool writable);
+		unsigned long pfn, bool writable, bool huge);
 bool vmm_npt_zap(struct vmm_npt *npt, u64 gfn, u64 npages);
 bool vmm_npt_age(struct vmm_npt *npt, u64 gfn, u64 npages, bool clear);
 bool vmm_npt_write_protect(struct vmm_npt *npt, u64 gfn, u64 npages);

@@ -115,6 +115,8 @@ void vmm_mmu_notifier_unregister(struct vmm_vm *vm);
 int vmm_gpa_to_pfn(struct vmm_vcpu *vcpu, u64 gpa, bool write,
 		   unsigned long *pfn, bool *writable, unsigned long *seq,
 		   struct vmm_memslot **slotp);
+bool vmm_gpa_huge(struct vmm_memslot *slot, u64 gpa, unsigned long pfn,
+		  bool writable, unsigned long *head);
 void vmm_memslot_mark_dirty(struct vmm_memslot *slot, u64 gfn);
 int vmm_get_dirty_log(struct vmm_vm *vm, struct kvm_dirty_log *log);
 int vmm_read_guest(struct vmm_vm *vm, u64 gpa, void *data, unsigned int len);

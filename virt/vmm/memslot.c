@@ -12,6 +12,7 @@
  * if no invalidation ran or is running meanwhile (checked under mmu_lock).
  */
 #include <linux/mm.h>
+#include <linux/pgtable.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -344,6 +345,71 @@ int vmm_gpa_to_pfn(struct vmm_vcpu *vcpu, u64 gpa, bool write,
 found:
 	*pfn = page_to_pfn(page);
 	return 0;
+}
+
+/*
+ * Whether the process maps hva with a 2 MiB leaf (THP or hugetlbfs), and
+ * its pfn.  Walked like GUP-fast: with interrupts off, no page table can
+ * be freed under us.  A racing split or unmap is caught by the caller's
+ * mmu_seq check, since it goes through the MMU notifier.
+ */
+static bool vmm_hva_pmd_leaf(struct mm_struct *mm, unsigned long hva,
+			     bool writable, unsigned long *pfn)
+{
+	unsigned long flags;
+	bool ret = false;
+	pgd_t pgd;
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+
+	local_irq_save(flags);
+	pgd = READ_ONCE(*pgd_offset(mm, hva));
+	if (!pgd_present(pgd))
+		goto out;
+	p4d = READ_ONCE(*p4d_offset(&pgd, hva));
+	if (!p4d_present(p4d))
+		goto out;
+	pud = READ_ONCE(*pud_offset(&p4d, hva));
+	if (!pud_present(pud) || pud_leaf(pud))
+		goto out;
+	pmd = READ_ONCE(*pmd_offset(&pud, hva));
+	if (!pmd_present(pmd) || !pmd_leaf(pmd))
+		goto out;
+	if (writable && !pmd_write(pmd))
+		goto out;
+	*pfn = pmd_pfn(pmd);
+	ret = true;
+out:
+	local_irq_restore(flags);
+	return ret;
+}
+
+/*
+ * Whether the fault at gpa, which found pfn, may be mapped with a 2 MiB
+ * nested leaf: the whole aligned 2 MiB of guest memory lies in the slot,
+ * the slot does not log dirty pages (the log counts 4 KiB pages), and the
+ * process maps the matching 2 MiB of its memory with one leaf that holds
+ * pfn.  *head is then the leaf's first pfn.
+ */
+bool vmm_gpa_huge(struct vmm_memslot *slot, u64 gpa, unsigned long pfn,
+		  bool writable, unsigned long *head)
+{
+	u64 gfn = gpa >> PAGE_SHIFT;
+	u64 gfn2m = gfn & ~(u64)(PTRS_PER_PMD - 1);
+	unsigned long hva, leaf_pfn;
+
+	if (slot->dirty_bitmap || gfn2m < slot->base_gfn ||
+	    gfn2m + PTRS_PER_PMD > slot->base_gfn + slot->npages)
+		return false;
+	hva = slot->hva + ((gfn2m - slot->base_gfn) << PAGE_SHIFT);
+	if (hva & ~PMD_MASK)
+		return false;
+	if (!vmm_hva_pmd_leaf(current->mm, hva, writable, &leaf_pfn) ||
+	    leaf_pfn + (gfn - gfn2m) != pfn)
+		return false;
+	*head = leaf_pfn;
+	return true;
 }
 
 static struct vmm_vm *mn_to_vm(struct mmu_notifier *mn)
