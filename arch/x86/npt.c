@@ -141,6 +141,10 @@ int vmm_npt_map(struct vmm_npt *npt, struct vmm_npt_cache *cache, u64 gpa,
 	u64 *pte = NULL;
 	u64 val;
 
+	if (huge && !fmt->huge_leaves) {
+		huge = false;
+		pfn += gfn & (NPT_HUGE_PAGES - 1);
+	}
 	if (huge) {
 		pte = npt_walk(npt, cache, gfn, 2);
 		if (pte && npt_present(npt, *pte) && !(*pte & NPT_PS))

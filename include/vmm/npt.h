@@ -19,6 +19,7 @@ struct vmm_npt_format {
 	u64 nx_bit;		/* set to forbid execution (NPT) */
 	u64 accessed_bit;	/* 0 if the format has none */
 	int levels;		/* 4 or 5 */
+	bool huge_leaves;	/* 2 MiB leaves in level-2 entries allowed */
 };
 
 struct vmm_npt {

@@ -60,6 +60,8 @@ static struct vmm_npt_format svm_npt_format = {
 	.write_bit = _PAGE_RW,
 	.accessed_bit = _PAGE_ACCESSED,
 	.levels = 4,
+	/* The nested walk is long-mode paging: PDEs may map 2 MiB (APM 15.25.3). */
+	.huge_leaves = true,
 };
 
 static inline struct svm_vcpu *to_svm(struct vmm_vcpu *vcpu)
