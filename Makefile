@@ -4,7 +4,7 @@
 #
 #   make            build vmm.ko against KDIR
 #   make check      host-side unit tests, then the selftests inside the test VM
-#   make demo       run the example VMM on /dev/vmm inside the test VM
+#   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
 #   make clean
 #
@@ -47,8 +47,10 @@ check-vm: modules selftests
 check: deps
 	@$(REPO)/scripts/check
 
+# The example VMM, then unmodified QEMU booting Linux with two vCPUs on vmm.
 demo: modules selftests
-	$(RIG) --module vmm -- $(SELFTESTS)/demo/vmm-demo
+	$(RIG) --module vmm -- sh -c '$(SELFTESTS)/demo/vmm-demo && \
+		VMM_QEMU_DEMO=1 $(SELFTESTS)/qemu_boot pc-2'
 
 bench: modules
 	$(REPO)/tools/bench/run
