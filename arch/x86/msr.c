@@ -15,6 +15,20 @@
 
 #include "x86.h"
 
+/* Each PAT entry is UC, WC, WT, WP, WB or UC- (SDM 13.12.2). */
+bool vmm_x86_pat_valid(u64 pat)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		u8 type = pat >> (i * 8);
+
+		if (type > 7 || type == 2 || type == 3)
+			return false;
+	}
+	return true;
+}
+
 /* KVM's paravirtual clock MSRs, which QEMU saves and restores always. */
 #define VMM_MSR_KVM_WALL_CLOCK		0x11
 #define VMM_MSR_KVM_SYSTEM_TIME		0x12

@@ -183,7 +183,8 @@ int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu)
 
 /*
  * The state INIT leaves (SDM Vol. 3A Table 9-1): as after power-on, except
- * that the FPU, MTRRs, PAT, MSRs and the APIC base are kept.
+ * that the FPU, MTRRs, PAT, MSRs and the APIC base are kept.  The backends
+ * build their power-on state on it.
  */
 void vmm_x86_init_vcpu(struct vmm_vcpu *vcpu)
 {

@@ -31,6 +31,7 @@ int vmm_x86_cpuid_init(void);
 bool vmm_x86_efer_valid(u64 efer);
 
 /* arch/x86/msr.c */
+bool vmm_x86_pat_valid(u64 pat);
 int vmm_x86_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data, bool host);
 int vmm_x86_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data, bool host);
 long vmm_x86_get_msr_index_list(struct kvm_msr_list __user *ul);
@@ -118,6 +119,12 @@ bool vmm_x86_vcpu_runnable(struct vmm_vcpu *vcpu);
 /* Host state the backends need. */
 extern u64 vmm_host_xcr0;
 extern u64 vmm_supported_xcr0;
+
+/* A canonical 48-bit linear address (SDM 3.3.7.1). */
+static inline bool vmm_x86_canonical(u64 la)
+{
+	return (s64)la == ((s64)(la << 16) >> 16);
+}
 
 static inline bool vmm_x86_is_long_mode(struct vmm_vcpu *vcpu)
 {

@@ -403,33 +403,19 @@ static int svm_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data)
 	return 0;
 }
 
-static bool svm_pat_valid(u64 pat)
-{
-	int i;
-
-	/* Each entry is UC, WC, WT, WP, WB or UC- (SDM 11.12.2). */
-	for (i = 0; i < 8; i++) {
-		u8 type = pat >> (i * 8);
-
-		if (type > 7 || type == 2 || type == 3)
-			return false;
-	}
-	return true;
-}
-
 static int svm_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data)
 {
 	u64 *field = svm_msr_field(to_svm(vcpu)->vmcb, index);
 
 	if (!field)
 		return -ENOENT;
-	if (index == MSR_IA32_CR_PAT && !svm_pat_valid(data))
+	if (index == MSR_IA32_CR_PAT && !vmm_x86_pat_valid(data))
 		return -EINVAL;
 	/* Addresses must be canonical, or VMLOAD would load garbage. */
 	if ((index == MSR_LSTAR || index == MSR_CSTAR || index == MSR_FS_BASE ||
 	     index == MSR_GS_BASE || index == MSR_KERNEL_GS_BASE ||
 	     index == MSR_IA32_SYSENTER_ESP || index == MSR_IA32_SYSENTER_EIP) &&
-	    (s64)data != ((s64)(data << 16) >> 16))
+	    !vmm_x86_canonical(data))
 		return -EINVAL;
 	*field = data;
 	return 0;
@@ -463,42 +449,16 @@ static void svm_init_control(struct svm_vcpu *svm)
 	c->nested_cr3 = svm->vcpu.vm->npt.root_pa;
 }
 
-/* The architectural power-on state (APM Vol. 2 14.1.3). */
+/*
+ * The architectural power-on state (APM Vol. 2 14.1.3): what INIT also
+ * sets, plus the debug registers the VMCB loads into the CPU and PAT.
+ */
 static void svm_reset_state(struct svm_vcpu *svm)
 {
-	struct vmm_vcpu *vcpu = &svm->vcpu;
-	struct kvm_segment seg = {
-		.limit = 0xffff, .type = 3, .s = 1, .present = 1,
-	};
-	struct kvm_dtable dt = { .limit = 0xffff };
-	int i;
-
-	for (i = VMM_SEG_ES; i <= VMM_SEG_GS; i++)
-		svm_set_segment(vcpu, &seg, i);
-	seg.selector = 0xf000;
-	seg.base = 0xffff0000;
-	seg.type = 0xb;
-	svm_set_segment(vcpu, &seg, VMM_SEG_CS);
-	seg = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
-	svm_set_segment(vcpu, &seg, VMM_SEG_LDTR);
-	seg.type = 0xb;
-	svm_set_segment(vcpu, &seg, VMM_SEG_TR);
-	svm_set_dtable(vcpu, &dt, false);
-	svm_set_dtable(vcpu, &dt, true);
-
-	svm->vmcb->save.cr0 = VMM_CR0_RESET;
-	svm->vmcb->save.cr4 = 0;
-	svm->vmcb->save.cr3 = 0;
-	svm->vmcb->save.cr2 = 0;
-	svm_set_efer(vcpu, 0);
+	vmm_x86_init_vcpu(&svm->vcpu);
 	svm->vmcb->save.dr6 = VMM_DR6_RESET;
 	svm->vmcb->save.dr7 = VMM_DR7_RESET;
 	svm->vmcb->save.g_pat = SVM_PAT_RESET;
-	memset(vcpu->arch.gpr, 0, sizeof(vcpu->arch.gpr));
-	vcpu->arch.rip = 0xfff0;
-	vcpu->arch.rflags = X86_EFLAGS_FIXED;
-	/* EDX holds the processor signature after reset. */
-	vcpu->arch.gpr[VMM_RDX] = cpuid_eax(1);
 }
 
 static struct vmm_vcpu *svm_vcpu_alloc(void)
