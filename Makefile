@@ -6,6 +6,7 @@
 #   make check      host-side unit tests, then the selftests inside the test VM
 #   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
+#   make fuzz       the long robustness campaign (tools/testing/fuzz) in the test VM
 #   make clean
 #
 # KDIR defaults to the running kernel's build tree and falls back to the
@@ -24,7 +25,7 @@ KDIR ?= $(shell \
 RIG := $(REPO)/tools/testing/vm/run
 SELFTESTS := $(REPO)/tools/testing/selftests/vmm
 
-.PHONY: all modules deps check check-unit check-vm selftests demo bench clean
+.PHONY: all modules deps check check-unit check-vm selftests demo bench fuzz clean
 
 all: modules
 
@@ -55,8 +56,14 @@ demo: modules selftests
 bench: modules
 	$(REPO)/tools/bench/run
 
+# About 15 minutes of random ioctls, random guests, kill -9 rounds and load.
+fuzz: modules
+	$(MAKE) -C $(REPO)/tools/testing/fuzz
+	$(RIG) --module vmm --timeout 2700 -- $(REPO)/tools/testing/fuzz/run-long
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(REPO) clean 2>/dev/null || true
 	$(MAKE) -C $(SELFTESTS) clean 2>/dev/null || true
 	$(MAKE) -C $(SELFTESTS)/emulator clean 2>/dev/null || true
 	$(MAKE) -C $(SELFTESTS)/irqchip clean 2>/dev/null || true
+	$(MAKE) -C $(REPO)/tools/testing/fuzz clean 2>/dev/null || true

@@ -1587,6 +1587,16 @@ static int em_scas(struct x86_emu_ctxt *ctxt)
 	return str_commit(ctxt, &s, str_cmp_stop(ctxt, flags));
 }
 
+/*
+ * Port I/O is at most 32 bits wide: INS and OUTS ignore REX.W (SDM Vol. 2B,
+ * INS/OUTS: "64-bit operand size is not encodable").
+ */
+static void str_io_size(struct x86_emu_ctxt *ctxt)
+{
+	if (ctxt->d.op_bytes == 8)
+		ctxt->d.op_bytes = 4;
+}
+
 /* INS: the port read comes first, then the memory write. */
 static int em_ins(struct x86_emu_ctxt *ctxt)
 {
@@ -1594,6 +1604,7 @@ static int em_ins(struct x86_emu_ctxt *ctxt)
 	struct str_op s;
 	int r;
 
+	str_io_size(ctxt);
 	r = str_setup(ctxt, &s, false, true, true);
 	if (r != STR_GO)
 		return r;
@@ -1609,6 +1620,7 @@ static int em_outs(struct x86_emu_ctxt *ctxt)
 	struct str_op s;
 	int r;
 
+	str_io_size(ctxt);
 	r = str_setup(ctxt, &s, true, false, true);
 	if (r != STR_GO)
 		return r;

@@ -44,6 +44,32 @@ long vmm_x86_get_fpu(struct vmm_vcpu *vcpu, void __user *argp)
 	return r;
 }
 
+u32 vmm_mxcsr_mask;
+
+/*
+ * The MXCSR bits this CPU supports: FXSAVE's MXCSR_MASK field, or 0xffbf
+ * when the CPU leaves it 0 (SDM 10.5.1.2 "MXCSR_MASK").
+ */
+int vmm_x86_fpu_init(void)
+{
+	struct fxregs_state *fx;
+
+	vmm_mxcsr_mask = 0xffbf;
+	if (!boot_cpu_has(X86_FEATURE_FXSR))
+		return 0;
+	/* kmalloc's 512-byte objects are 512-byte aligned: FXSAVE wants 16. */
+	fx = kzalloc(sizeof(*fx), GFP_KERNEL);
+	if (!fx)
+		return -ENOMEM;
+	kernel_fpu_begin();
+	asm volatile("fxsaveq %0" : "=m" (*fx));
+	kernel_fpu_end();
+	if (fx->mxcsr_mask)
+		vmm_mxcsr_mask = fx->mxcsr_mask;
+	kfree(fx);
+	return 0;
+}
+
 long vmm_x86_set_fpu(struct vmm_vcpu *vcpu, void __user *argp)
 {
 	struct fxregs_state *fx = vmm_x86_fxsave(vcpu);
@@ -52,8 +78,12 @@ long vmm_x86_set_fpu(struct vmm_vcpu *vcpu, void __user *argp)
 	fpu = memdup_user(argp, sizeof(*fpu));
 	if (IS_ERR(fpu))
 		return PTR_ERR(fpu);
-	/* A reserved MXCSR bit would make the restore fault (SDM 10.2.3). */
-	if (fpu->mxcsr & ~fx->mxcsr_mask && fx->mxcsr_mask) {
+	/*
+	 * A reserved MXCSR bit would make the restore fault (SDM 10.2.3):
+	 * check against the host CPU's mask, not the image's own field,
+	 * which is 0 on a fresh vCPU and userspace's to set.
+	 */
+	if (fpu->mxcsr & ~vmm_mxcsr_mask) {
 		kfree(fpu);
 		return -EINVAL;
 	}

@@ -49,7 +49,9 @@ int vmm_arch_init(void)
 		vmm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
 		vmm_supported_xcr0 = vmm_host_xcr0 & VMM_XCR0_OFFERED;
 	}
-	r = vmm_x86_cpuid_init();
+	r = vmm_x86_fpu_init();
+	if (!r)
+		r = vmm_x86_cpuid_init();
 	if (r)
 		vmm_ops->remove();
 	return r;
@@ -385,10 +387,15 @@ static bool vmm_x86_sregs_valid(struct vmm_vcpu *vcpu, const struct kvm_sregs *s
 		return false;
 	if (!vmm_x86_efer_valid(s->efer))
 		return false;
+	/*
+	 * CR3 never holds more than a physical address and flags, in any
+	 * mode: VMRUN refuses bits beyond the CPU's width (APM 15.5.1), and
+	 * such a state, on QEMU's SVM at least, never got to its #VMEXIT.
+	 */
+	if (s->cr3 >> boot_cpu_data.x86_phys_bits)
+		return false;
 	if (lme && pg) {
 		if (!(s->cr4 & X86_CR4_PAE) || !lma)
-			return false;
-		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
 			return false;
 		if (s->cs.l && s->cs.db)
 			return false;

@@ -75,6 +75,8 @@ long vmm_x86_get_vcpu_events(struct vmm_vcpu *vcpu, void __user *argp);
 long vmm_x86_set_vcpu_events(struct vmm_vcpu *vcpu, void __user *argp);
 
 /* arch/x86/state.c */
+extern u32 vmm_mxcsr_mask;
+int vmm_x86_fpu_init(void);
 long vmm_x86_get_fpu(struct vmm_vcpu *vcpu, void __user *argp);
 long vmm_x86_set_fpu(struct vmm_vcpu *vcpu, void __user *argp);
 long vmm_x86_get_xsave(struct vmm_vcpu *vcpu, void __user *argp);

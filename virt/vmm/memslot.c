@@ -134,6 +134,7 @@ int vmm_memslot_set(struct vmm_vm *vm,
 	bool log = mem->flags & KVM_MEM_LOG_DIRTY_PAGES;
 	unsigned long *bitmap = NULL, *retired = NULL;
 	u16 id = mem->slot & 0xffff;
+	bool start_logging;
 	int r;
 
 	lockdep_assert_held(&vm->lock);
@@ -191,10 +192,12 @@ int vmm_memslot_set(struct vmm_vm *vm,
 	s->npages = npages;
 	s->hva = mem->userspace_addr;
 	s->flags = mem->flags;
+	/* Decided now: replacing the array frees the one old points into. */
+	start_logging = bitmap && old && old->base_gfn == gfn;
 	vmm_memslots_replace(vm, new,
 			     old && old->base_gfn != gfn ? &vacated : NULL,
 			     retired);
-	if (bitmap && old && old->base_gfn == gfn)
+	if (start_logging)
 		vmm_memslot_start_logging(vm, s);
 	return 0;
 }

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reproducers of bugs the robustness tools (tools/testing/fuzz) found, one
+ * case each, so that they stay fixed. Each case says which tool and seed
+ * found it and what the symptom was. Like every selftest they must pass on
+ * kvm_amd too.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm_test.h"
+
+GUEST_CODE(done,
+	".code64\n"
+	"mov $1, %eax\n"
+	GUEST_DONE);
+
+/* MXCSR bits no CPU has (SDM 10.2.3: bits 31:16 are reserved). */
+#define MXCSR_RESERVED	0xffc00000u
+
+/*
+ * ioctl-fuzz -s 1: KVM_SET_FPU accepted an MXCSR with reserved bits on a
+ * fresh vCPU (vmm checked it against the MXCSR_MASK field of the guest's
+ * FPU image, which is 0 until the hardware saves it, and which
+ * KVM_SET_XSAVE takes from userspace) and the next KVM_RUN faulted in the
+ * kernel's XRSTOR: "Bad FPU state detected", a WARN. KVM 6.1 ignores
+ * kvm_fpu.mxcsr; vmm refuses reserved bits. Either way the FPU state the
+ * guest gets must be loadable.
+ */
+static void check_mxcsr_refused_or_ignored(struct vmm_vcpu *vcpu)
+{
+	struct kvm_fpu fpu;
+	int r;
+
+	TEST_ASSERT_OK(ioctl(vcpu->fd, KVM_GET_FPU, &fpu));
+	fpu.mxcsr |= MXCSR_RESERVED;
+	r = ioctl(vcpu->fd, KVM_SET_FPU, &fpu);
+	TEST_ASSERT(r == 0 || errno == EINVAL, "KVM_SET_FPU: %s",
+		    strerror(errno));
+	vmm_guest_done(vcpu);
+	TEST_ASSERT_OK(ioctl(vcpu->fd, KVM_GET_FPU, &fpu));
+	TEST_ASSERT(!(fpu.mxcsr & MXCSR_RESERVED), "MXCSR %#x", fpu.mxcsr);
+}
+
+TEST(set_fpu_reserved_mxcsr_fresh_vcpu)
+{
+	check_mxcsr_refused_or_ignored(vmm_vm_with_vcpu(MODE_LONG64, GUEST(done)));
+}
+
+TEST(set_fpu_reserved_mxcsr_after_xsave)
+{
+	struct vmm_vcpu *vcpu;
+	struct kvm_xsave *xs;
+	int r;
+
+	if (!vmm_check_cap(KVM_CAP_XSAVE))
+		TEST_SKIP("no KVM_CAP_XSAVE");
+	vcpu = vmm_vm_with_vcpu(MODE_LONG64, GUEST(done));
+	xs = calloc(1, sizeof(*xs));
+	TEST_ASSERT(xs, "out of memory");
+	TEST_ASSERT_OK(ioctl(vcpu->fd, KVM_GET_XSAVE, xs));
+	/* Bytes 28-31 of the legacy area: MXCSR_MASK, all ones. */
+	xs->region[7] = 0xffffffff;
+	/* XSTATE_BV (byte 512): x87 and SSE present. */
+	xs->region[128] |= 3;
+	r = ioctl(vcpu->fd, KVM_SET_XSAVE, xs);
+	TEST_ASSERT(r == 0 || errno == EINVAL, "KVM_SET_XSAVE: %s",
+		    strerror(errno));
+	check_mxcsr_refused_or_ignored(vcpu);
+	free(xs);
+}
+
+/*
+ * guest-chaos -s 0x9999 (guests 4016-4018): OUTS with REX.W exited with
+ * io.size 8. Port I/O has no 64-bit operand size: REX.W is ignored by
+ * INS/OUTS (SDM Vol. 2B, OUTS: "64-bit operand size is not encodable"),
+ * so the access is 32 bits wide.
+ */
+GUEST_CODE(outs_rexw,
+	".code64\n"
+	"mov $" S(GUEST_DATA) ", %rsi\n"
+	"movl $0x11223344, (%rsi)\n"
+	"mov $" S(PORT_REPORT) ", %dx\n"
+	".byte 0x48, 0x6f\n"		/* rex.w outsl */
+	"mov $" S(GUEST_DATA + 0x100) ", %rdi\n"
+	".byte 0x48, 0x6d\n"		/* rex.w insl */
+	"mov " S(GUEST_DATA + 0x100) ", %rax\n"
+	GUEST_REPORT_RAX
+	GUEST_DONE);
+
+TEST(string_io_ignores_rex_w)
+{
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64, GUEST(outs_rexw));
+	uint64_t poison = 0x8877665544332211ull;
+
+	memcpy(vmm_gpa_to_hva(vcpu->vm, GUEST_DATA + 0x100), &poison, 8);
+	vmm_expect_exit(vcpu, KVM_EXIT_IO);
+	vmm_assert_io(vcpu, KVM_EXIT_IO_OUT, PORT_REPORT, 4, 1);
+	TEST_ASSERT_EQ(vmm_io_data(vcpu), 0x11223344);
+	vmm_expect_exit(vcpu, KVM_EXIT_IO);
+	vmm_assert_io(vcpu, KVM_EXIT_IO_IN, PORT_REPORT, 4, 1);
+	vmm_io_set_data(vcpu, 0xaabbccdd);
+	/* Four bytes stored, the upper half of the quadword untouched. */
+	TEST_ASSERT_EQ(vmm_guest_report64(vcpu), 0x88776655aabbccddull);
+	vmm_guest_done(vcpu);
+}
+
+GUEST_CODE(prot32_done,
+	".code32\n"
+	"mov $1, %eax\n"
+	GUEST_DONE
+	".code64\n");
+
+/*
+ * guest-chaos -s 5: KVM_SET_SREGS took a CR3 with bits beyond the
+ * physical address width while paging was off, and running such a vCPU
+ * left the host CPU in guest mode under QEMU's SVM (an RCU stall).  KVM
+ * takes the state and VMRUN refuses it (KVM_EXIT_FAIL_ENTRY); vmm refuses
+ * it in KVM_SET_SREGS.  Either is fine; the host must survive.
+ */
+TEST(cr3_beyond_physical_width)
+{
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_PROT32,
+						 GUEST(prot32_done));
+	struct kvm_sregs sregs;
+
+	vmm_get_sregs(vcpu, &sregs);
+	sregs.cr3 = 0x8863d9adb8df5000ull;
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs)) {
+		TEST_ASSERT(errno == EINVAL, "KVM_SET_SREGS: %s",
+			    strerror(errno));
+		vmm_guest_done(vcpu);
+		return;
+	}
+	vmm_expect_exit(vcpu, KVM_EXIT_FAIL_ENTRY);
+}
+
+TEST_MAIN()
