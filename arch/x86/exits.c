@@ -438,22 +438,22 @@ int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
  */
 int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 {
+	struct vmm_npt_cache *cache = &vcpu->arch.npt_cache;
 	struct vmm_vm *vm = vcpu->vm;
-	struct vmm_npt_cache cache = {};
 	struct vmm_memslot *slot;
 	unsigned long pfn, seq, head;
 	bool writable, huge;
 	int r, idx;
 
-	r = vmm_npt_cache_topup(&cache);
+	/* Refilled only as pages get used: an MMIO exit allocates nothing. */
+	r = vmm_npt_cache_topup(cache);
 	if (r)
-		goto out_free;
+		return r;
 
 	idx = srcu_read_lock(&vm->srcu);
 	r = vmm_gpa_to_pfn(vcpu, gpa, write, &pfn, &writable, &seq, &slot);
 	if (r == -ENOENT) {
 		srcu_read_unlock(&vm->srcu, idx);
-		vmm_npt_cache_free(&cache);
 		if (fetch)	/* executing from MMIO cannot be emulated */
 			return vmm_x86_exit_internal_error(vcpu,
 					KVM_INTERNAL_ERROR_EMULATION, gpa, 0);
@@ -466,7 +466,7 @@ int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 	spin_lock(&vm->mmu_lock);
 	/* An invalidation raced with the lookup: let the guest fault again. */
 	if (!vm->mmu_invalidating && vm->mmu_seq == seq) {
-		r = vmm_npt_map(&vm->npt, &cache, gpa, huge ? head : pfn,
+		r = vmm_npt_map(&vm->npt, cache, gpa, huge ? head : pfn,
 				writable, huge);
 		if (!r && writable)
 			vmm_memslot_mark_dirty(slot, gpa >> PAGE_SHIFT);
@@ -480,8 +480,6 @@ int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 	}
 out_unlock:
 	srcu_read_unlock(&vm->srcu, idx);
-out_free:
-	vmm_npt_cache_free(&cache);
 	return r ? r : VMM_RESUME_GUEST;
 }
 

@@ -272,6 +272,7 @@ void vmm_arch_vcpu_free(struct vmm_vcpu *vcpu)
 	struct vmm_vcpu_x86 *arch = &vcpu->arch;
 
 	vmm_lapic_free(vcpu);
+	vmm_npt_cache_free(&arch->npt_cache);
 	if (arch->fpu.fpstate)
 		fpu_free_guest_fpstate(&arch->fpu);
 	kvfree(arch->cpuid);

@@ -15,6 +15,8 @@
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 
+#include <vmm/npt.h>
+
 struct vmm_vm;
 struct vmm_vcpu;
 struct x86_emu_ctxt;
@@ -139,6 +141,9 @@ struct vmm_vcpu_x86 {
 	enum vmm_pending_io pending_io;
 	struct vmm_pio pio;
 	void *pio_page;		/* port I/O data, mapped to userspace */
+
+	/* Table pages for the next nested page faults, kept between them. */
+	struct vmm_npt_cache npt_cache;
 
 	/* The emulator's state for the instruction being emulated. */
 	struct x86_emu_ctxt *emu;
