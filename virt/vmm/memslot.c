@@ -272,7 +272,13 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 			return -ENOENT;
 		hva = (void __user *)(slot->hva +
 				      (gpa - (slot->base_gfn << PAGE_SHIFT)));
-		if (write)
+		/*
+		 * Page-table entries, read on every guest walk the emulator
+		 * does: get_user() costs less than the checked copy.
+		 */
+		if (!write && n == sizeof(u64))
+			left = get_user(*(u64 *)data, (u64 __user *)hva);
+		else if (write)
 			left = copy_to_user(hva, data, n);
 		else
 			left = copy_from_user(data, hva, n);
