@@ -56,7 +56,7 @@ demo: modules selftests
 bench: modules
 	$(REPO)/tools/bench/run
 
-# About 15 minutes of random ioctls, random guests, kill -9 rounds and load.
+# About 17 minutes of random ioctls, random guests, kill -9 rounds and load.
 fuzz: modules
 	$(MAKE) -C $(REPO)/tools/testing/fuzz
 	$(RIG) --module vmm --timeout 2700 -- $(REPO)/tools/testing/fuzz/run-long

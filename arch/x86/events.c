@@ -61,7 +61,8 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 	 * inject: exit as soon as the guest is interruptible, which may be
 	 * right after entry.
 	 */
-	if (a->intr.pending || vcpu->run->request_interrupt_window)
+	/* KVM ignores request_interrupt_window with its in-kernel PIC. */
+	if (a->intr.pending || (vcpu->run->request_interrupt_window && !a->lapic))
 		irq_window = true;
 	/* An interrupt the in-kernel LAPIC holds goes at the next window. */
 	if (a->lapic && vmm_lapic_has_interrupt(vcpu))
@@ -155,6 +156,9 @@ long vmm_x86_ioctl_interrupt(struct vmm_vcpu *vcpu, void __user *argp)
 
 	if (copy_from_user(&irq, argp, sizeof(irq)))
 		return -EFAULT;
+	/* With the in-kernel irqchip, interrupts come from its LAPIC. */
+	if (vcpu->arch.lapic)
+		return -ENXIO;
 	if (irq.irq >= KVM_NR_INTERRUPTS)
 		return -EINVAL;
 	vcpu->arch.intr = (struct vmm_event) {

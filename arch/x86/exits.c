@@ -181,10 +181,43 @@ static int emu_write(struct x86_emu_ctxt *ctxt, u64 la, const void *data,
 	return X86_EMU_OK;
 }
 
+/*
+ * String I/O to the in-kernel PIC or PIT: every item goes to the device,
+ * as KVM does.  False if the port is not theirs.
+ */
+static bool emu_pio_kernel(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
+			   unsigned int count, void *data, bool in)
+{
+	unsigned int i;
+	u32 val = 0;
+
+	if (in) {
+		if (!vmm_irqchip_pio(vcpu, port, size, true, &val))
+			return false;
+		memcpy(data, &val, size);
+		for (i = 1; i < count; i++) {
+			vmm_irqchip_pio(vcpu, port, size, true, &val);
+			memcpy(data + i * size, &val, size);
+		}
+		return true;
+	}
+	memcpy(&val, data, size);
+	if (!vmm_irqchip_pio(vcpu, port, size, false, &val))
+		return false;
+	for (i = 1; i < count; i++) {
+		memcpy(&val, data + i * size, size);
+		vmm_irqchip_pio(vcpu, port, size, false, &val);
+	}
+	return true;
+}
+
 static int emu_pio_in(struct x86_emu_ctxt *ctxt, u16 port, unsigned int size,
 		      unsigned int count, void *data)
 {
 	struct vmm_pio *pio = &emu_vcpu(ctxt)->arch.pio;
+
+	if (emu_pio_kernel(emu_vcpu(ctxt), port, size, count, data, true))
+		return X86_EMU_OK;
 
 	if (pio->done && pio->in && pio->port == port && pio->size == size &&
 	    pio->count == count) {
@@ -206,6 +239,8 @@ static int emu_pio_out(struct x86_emu_ctxt *ctxt, u16 port, unsigned int size,
 	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
 	struct vmm_pio *pio = &vcpu->arch.pio;
 
+	if (emu_pio_kernel(vcpu, port, size, count, (void *)data, false))
+		return X86_EMU_OK;
 	memcpy(vcpu->arch.pio_page, data, size * count);
 	pio->port = port;
 	pio->size = size;

@@ -133,6 +133,32 @@ static int vmm_route_from_user(struct vmm_irq_route *e,
 	return -EINVAL;
 }
 
+/*
+ * KVM's rule (setup_routing_entry()): a GSI goes to each irqchip at most
+ * once, and a GSI with an MSI route has no other route.
+ */
+static int vmm_routes_check_unique(const struct vmm_irq_routing *rt)
+{
+	u8 *seen;	/* per GSI: BIT(chip) for irqchip routes, 0x80 for MSI */
+	int r = 0;
+	u32 i;
+
+	seen = kzalloc(VMM_MAX_IRQ_ROUTES, GFP_KERNEL);
+	if (!seen)
+		return -ENOMEM;
+	for (i = 0; i < rt->nr && !r; i++) {
+		const struct vmm_irq_route *e = &rt->r[i];
+		u8 bit = e->type == KVM_IRQ_ROUTING_IRQCHIP ? BIT(e->chip) : 0x80;
+		u8 old = seen[e->gsi];
+
+		if ((old & bit) || (old && ((old | bit) & 0x80)))
+			r = -EINVAL;
+		seen[e->gsi] = old | bit;
+	}
+	kfree(seen);
+	return r;
+}
+
 /* Install rt (may be NULL) under vm->lock and free the old table later. */
 static void vmm_routing_replace(struct vmm_vm *vm, struct vmm_irq_routing *rt)
 {
@@ -170,6 +196,9 @@ static long vmm_set_gsi_routing(struct vmm_vm *vm, void __user *argp)
 		if (r)
 			goto out;
 	}
+	r = vmm_routes_check_unique(rt);
+	if (r)
+		goto out;
 	mutex_lock(&vm->lock);
 	r = -EINVAL;	/* as KVM: routes need the in-kernel irqchip */
 	if (vmm_irqchip_in_kernel(vm)) {

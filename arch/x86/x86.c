@@ -512,9 +512,6 @@ long vmm_arch_vcpu_ioctl(struct vmm_vcpu *vcpu, unsigned int ioctl,
 	case KVM_SET_VCPU_EVENTS:
 		return vmm_x86_set_vcpu_events(vcpu, argp);
 	case KVM_INTERRUPT:
-		/* With the in-kernel irqchip, interrupts come from its LAPIC. */
-		if (vmm_irqchip_in_kernel(vcpu->vm))
-			return -ENXIO;
 		return vmm_x86_ioctl_interrupt(vcpu, argp);
 	case KVM_SET_VAPIC_ADDR:
 		return vmm_x86_set_vapic_addr(vcpu, argp);
@@ -570,7 +567,9 @@ void vmm_arch_vcpu_run_end(struct vmm_vcpu *vcpu)
 	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
 	run->cr8 = vmm_ops->get_cr(vcpu, 8);
 	run->apic_base = vcpu->arch.apic_base;
-	run->ready_for_interrupt_injection = vmm_x86_ready_for_interrupt(vcpu);
+	/* As KVM: always 1 when the PIC is in the kernel. */
+	run->ready_for_interrupt_injection = vcpu->arch.lapic ||
+					     vmm_x86_ready_for_interrupt(vcpu);
 	run->flags = 0;
 }
 
@@ -598,7 +597,7 @@ int vmm_arch_vcpu_enter(struct vmm_vcpu *vcpu)
 	srcu_read_unlock(&vcpu->vm->srcu, idx);
 	/* Userspace asked to hear when it may inject an interrupt. */
 	if (r == VMM_RESUME_GUEST && vcpu->run->request_interrupt_window &&
-	    vmm_x86_ready_for_interrupt(vcpu)) {
+	    !vcpu->arch.lapic && vmm_x86_ready_for_interrupt(vcpu)) {
 		vcpu->run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
 		return VMM_EXIT_USER;
 	}

@@ -69,6 +69,8 @@ struct fvm {
 	int refs;		/* the pool's and the runners' [pool_lock] */
 	bool in_pool;
 	bool model_ok;		/* the slot model is exact */
+	bool irqchip;		/* KVM_CREATE_IRQCHIP succeeded */
+	bool pit;		/* KVM_CREATE_PIT2 succeeded */
 	struct model_slot slots[NR_SLOT_IDS];
 	uint32_t ids[NR_VCPU_IDS];
 	unsigned int nr_ids;
@@ -97,25 +99,29 @@ static char what[160];
 /* ---- ioctl bookkeeping ------------------------------------------------------- */
 
 static unsigned long seen[512];
+static uint64_t seen_calls[512], seen_ok[512];	/* by the fuzz thread */
 static unsigned int nr_seen;
 
-static void note_ioctl(unsigned long nr)
+static int note_ioctl(unsigned long nr)
 {
 	for (unsigned int i = 0; i < nr_seen; i++)
 		if (seen[i] == nr)
-			return;
+			return i;
 	if (nr_seen < ARRAY_SIZE(seen))
 		seen[nr_seen++] = nr;
+	return nr_seen - 1;
 }
 
 static long xioctl(int fd, unsigned long nr, unsigned long arg, int *err)
 {
+	int i = note_ioctl(nr);
 	long r;
 
-	note_ioctl(nr);
 	errno = 0;
 	r = ioctl(fd, nr, arg);
 	*err = errno;
+	seen_calls[i]++;
+	seen_ok[i] += r >= 0;
 	return r;
 }
 
@@ -413,6 +419,27 @@ static void op_create_vm(void)
 	};
 	vm->refs = 1;
 	vm->in_pool = true;
+	/* Half the VMs get an in-kernel irqchip (and some a PIT) first. */
+	if (rng_chance(&rng, 50)) {
+		r = xioctl(vm->base.fd, KVM_CREATE_IRQCHIP, 0, &err);
+		fz_stat(FZ_STAT_IOCTL, 1);
+		if (r)
+			fz_fail("iter %llu: KVM_CREATE_IRQCHIP on a new VM: %s",
+				(unsigned long long)iteration, strerror(err));
+		vm->irqchip = !r;
+		if (vm->irqchip && rng_chance(&rng, 50)) {
+			struct kvm_pit_config cfg = { .flags = rng_below(&rng, 2) };
+
+			r = xioctl(vm->base.fd, KVM_CREATE_PIT2, (unsigned long)&cfg, &err);
+			fz_stat(FZ_STAT_IOCTL, 1);
+			if (r)
+				fz_fail("iter %llu: KVM_CREATE_PIT2 on a new VM: %s",
+					(unsigned long long)iteration, strerror(err));
+			vm->pit = !r;
+			fz_stat(FZ_STAT_X4, vm->pit);
+		}
+		fz_stat(FZ_STAT_X3, vm->irqchip);
+	}
 	pthread_mutex_lock(&pool_lock);
 	vms[slot] = vm;
 	pthread_mutex_unlock(&pool_lock);
@@ -573,20 +600,22 @@ static const unsigned long implemented[] = {
 	KVM_SET_XCRS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_MP_STATE,
 	KVM_SET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
 	KVM_INTERRUPT, KVM_NMI, KVM_SET_SIGNAL_MASK,
+	KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS,
+	KVM_SIGNAL_MSI, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_CREATE_PIT2,
+	KVM_GET_PIT2, KVM_SET_PIT2, KVM_GET_PIT, KVM_SET_PIT, KVM_GET_LAPIC,
+	KVM_SET_LAPIC, KVM_SET_VAPIC_ADDR,
 };
 
 /* KVM ioctls vmm does not implement (api.rst, "Not supported yet"). */
 static const unsigned long unimplemented[] = {
 	KVM_GET_MSR_FEATURE_INDEX_LIST, KVM_GET_EMULATED_CPUID,
-	KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_CREATE_IRQCHIP, KVM_IRQ_LINE,
-	KVM_IRQ_LINE_STATUS, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_CLOCK,
-	KVM_SET_CLOCK, KVM_IRQFD, KVM_IOEVENTFD, KVM_ENABLE_CAP,
+	KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQFD, KVM_IOEVENTFD, KVM_ENABLE_CAP,
 	KVM_SET_BOOT_CPU_ID, KVM_REGISTER_COALESCED_MMIO, KVM_CLEAR_DIRTY_LOG,
-	KVM_GET_STATS_FD, KVM_CREATE_PIT2, KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ,
-	KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_SET_GUEST_DEBUG, KVM_GET_XSAVE2,
+	KVM_GET_STATS_FD, KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ,
+	KVM_SET_GUEST_DEBUG, KVM_GET_XSAVE2,
 	KVM_X86_SETUP_MCE, KVM_KVMCLOCK_CTRL, KVM_GET_NESTED_STATE, KVM_SMI,
 	KVM_GET_ONE_REG, KVM_SET_ONE_REG, KVM_TPR_ACCESS_REPORTING,
-	KVM_SET_VAPIC_ADDR, KVM_CREATE_DEVICE, KVM_SIGNAL_MSI,
+	KVM_CREATE_DEVICE,
 	KVM_SET_PMU_EVENT_FILTER, KVM_MEMORY_ENCRYPT_OP, KVM_SET_NR_MMU_PAGES,
 	KVM_GET_NR_MMU_PAGES, KVM_RESET_DIRTY_RINGS, KVM_HAS_DEVICE_ATTR,
 };
@@ -951,8 +980,8 @@ static void op_vm_misc(void)
 		r = xioctl(vm->base.fd, KVM_SET_GSI_ROUTING, (unsigned long)p, &err);
 		snprintf(what, sizeof(what), "iter %llu KVM_SET_GSI_ROUTING",
 			 (unsigned long long)iteration);
-		fz_expect(r, err, (const int[]){ EINVAL, EFAULT, 0 }, what);
-		if (r >= 0)
+		fz_expect(r, err, (const int[]){ EINVAL, EFAULT, ENOMEM, 0 }, what);
+		if (r >= 0 && !vm->irqchip)
 			fz_fail("%s succeeded without an irqchip", what);
 		break;
 	default:
@@ -1024,7 +1053,8 @@ static void mutate(void *p, size_t size)
 static void op_vcpu_state(void)
 {
 	const struct vcpu_ioctl *io = &vcpu_ioctls[rng_below(&rng, ARRAY_SIZE(vcpu_ioctls))];
-	struct fvcpu *v = pick_vcpu(NULL);
+	struct fvm *vm = NULL;
+	struct fvcpu *v = pick_vcpu(&vm);
 	enum ptr_kind kind;
 	int err, how = 0;
 	void *p;
@@ -1058,6 +1088,11 @@ static void op_vcpu_state(void)
 	}
 	if (kind == P_RDONLY && !io->writes)
 		rng_fill(&rng, ro_page + PAGE_SIZE, io->size);
+	/* See op_vcpu_apic(): kvm_amd WARNs on MP states it does not know. */
+	if (io->nr == KVM_SET_MP_STATE && !strict && kind != P_NULL &&
+	    kind != P_UNMAPPED && kind != P_KERNEL && kind != P_STRADDLE)
+		((struct kvm_mp_state *)(kind == P_RDONLY ? ro_page + PAGE_SIZE :
+					 (uint8_t *)p))->mp_state %= 5;
 	if (io->nr == KVM_SET_SREGS && fz_avoid_tcg_hangs()) {
 		struct kvm_sregs *s = kind == P_GOOD ? p :
 				      kind == P_RDONLY ? (void *)(ro_page + PAGE_SIZE) : NULL;
@@ -1066,6 +1101,12 @@ static void op_vcpu_state(void)
 			s->efer &= ~FZ_EFER_LME;
 	}
 	r = xioctl(v->fd, io->nr, (unsigned long)p, &err);
+	/*
+	 * Known difference: with an irqchip vmm answers KVM_INTERRUPT's
+	 * ENXIO before it reads the argument; KVM reads it first (EFAULT).
+	 */
+	if (io->nr == KVM_INTERRUPT && vm->irqchip && r == -1 && err == ENXIO)
+		kind = P_GOOD;
 	check_arg(r, err, kind, io->writes ? 2 : 0,
 		  io->nr == KVM_INTERRUPT ?
 		  (const int[]){ EINVAL, EEXIST, ENXIO, 0 } : E_SET, io->name);
@@ -1230,7 +1271,7 @@ static void op_vcpu_misc(void)
 			v->run->immediate_exit = 0;
 		snprintf(what, sizeof(what), "iter %llu KVM_RUN(%#lx)",
 			 (unsigned long long)iteration, arg);
-		fz_expect(r, err, (const int[]){ EINTR, EFAULT, ENOMEM, EINVAL, 0 },
+		fz_expect(r, err, (const int[]){ EINTR, EAGAIN, EFAULT, ENOMEM, EINVAL, 0 },
 			  what);
 		if (strict && arg && r >= 0)
 			fz_fail("%s succeeded", what);
@@ -1245,6 +1286,492 @@ static void op_vcpu_misc(void)
 		break;
 	}
 	}
+}
+
+/* ---- in-kernel irqchip: VM fd ------------------------------------------------------- */
+
+#define NR_GSI		4096	/* KVM_MAX_IRQ_ROUTES, and vmm's GSI limit */
+#define ROUTE_BUF_SIZE	(sizeof(struct kvm_irq_routing) + \
+			 (NR_GSI + 1) * sizeof(struct kvm_irq_routing_entry))
+
+static uint8_t *route_buf;	/* room for a table of NR_GSI + 1 entries */
+
+/*
+ * The errnos vmm documents for the irqchip ioctls (api.rst, "In-kernel
+ * irqchip") depend on checks made before the argument is read (`pre`, 0 if
+ * none applies), on the pointer, and on the argument's content (`post`, 0
+ * for success). kvm_amd differs in places (it does not check MSI addresses
+ * or PIT flags, and takes any MP_STATE with a LAPIC): there only the set
+ * of errnos is checked.
+ */
+static const int E_IRQ_LOOSE[] = { EINVAL, EFAULT, ENXIO, EEXIST, ENOENT,
+				    ENOMEM, EPERM, E2BIG, 0 };
+
+static void irq_expect(long r, int err, enum ptr_kind kind, bool writes,
+		       int pre, int post, const char *name)
+{
+	int want;
+
+	snprintf(what, sizeof(what), "iter %llu %s (%s pointer)",
+		 (unsigned long long)iteration, name, ptr_name[kind]);
+	fz_stat(FZ_STAT_IOCTL, 1);
+	if (r < 0)
+		fz_stat(FZ_STAT_IOCTL_ERR, 1);
+	if (!strict) {
+		fz_expect(r, err, E_IRQ_LOOSE, what);
+		return;
+	}
+	if (r < 0 && err == ENOMEM)
+		return;
+	if (pre)
+		want = pre;
+	else if (kind == P_NULL || kind == P_UNMAPPED || kind == P_KERNEL)
+		want = EFAULT;
+	else if (kind == P_STRADDLE)
+		want = r < 0 && err == post ? post : EFAULT;
+	else if (kind == P_RDONLY && writes && !post)
+		want = EFAULT;
+	else
+		want = post;
+	if (want ? (r != -1 || err != want) : r < 0)
+		fz_fail("%s: returned %ld errno %d (%s), vmm documents %d",
+			what, r, r < 0 ? err : 0, r < 0 ? strerror(err) : "-", want);
+}
+
+/*
+ * Where an argument of `size` bytes built in `src` goes: a good pointer
+ * gets a copy, a read-only one a copy through its writable alias.
+ */
+static void *irq_arg(const void *src, size_t size, enum ptr_kind *kind)
+{
+	void *p = arg_ptr(size, kind);
+
+	if (*kind == P_GOOD)
+		memcpy(p, src, size);
+	else if (*kind == P_RDONLY)
+		memcpy(ro_page + PAGE_SIZE, src, size);
+	else if (*kind == P_STRADDLE)	/* what fits before the guard page */
+		memcpy(p, src, buf + BUF_SIZE - (uint8_t *)p);
+	return p;
+}
+
+static uint32_t rand_gsi(void)
+{
+	switch (rng_below(&rng, 6)) {
+	case 0:
+	case 1:
+	case 2:
+		return rng_below(&rng, 24);
+	case 3:
+		return rng_below(&rng, NR_GSI);
+	case 4:
+		return NR_GSI - 2 + rng_below(&rng, 4);
+	default:
+		return rng_interesting(&rng);
+	}
+}
+
+/* An MSI address: mostly 0xfeeDDxxx, as vmm takes them. */
+static void rand_msi(uint32_t *lo, uint32_t *hi, uint32_t *data)
+{
+	*lo = 0xfee00000 | rng_below(&rng, 4) << 12 | (rng_next(&rng) & 0xffc);
+	if (rng_chance(&rng, 20))
+		*lo = 0xfee00000 | (rng_next(&rng) & 0xffffc);
+	if (rng_chance(&rng, 10))
+		*lo = rng_interesting(&rng);
+	*hi = rng_chance(&rng, 90) ? 0 : rng_interesting(&rng);
+	*data = rng_chance(&rng, 50) ? rng_below(&rng, 0x800) | 0x20 : rng_next(&rng);
+}
+
+/* vmm's check of one routing entry (irq.c, vmm_route_from_user). */
+static bool route_ok(const struct kvm_irq_routing_entry *e)
+{
+	if (e->gsi >= NR_GSI || e->flags)
+		return false;
+	switch (e->type) {
+	case KVM_IRQ_ROUTING_IRQCHIP:
+		if (e->u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC)
+			return e->u.irqchip.pin < 24;
+		return e->u.irqchip.irqchip <= KVM_IRQCHIP_PIC_SLAVE &&
+		       e->u.irqchip.pin < 8;
+	case KVM_IRQ_ROUTING_MSI:
+		return (e->u.msi.address_lo & 0xfff00000) == 0xfee00000 &&
+		       !e->u.msi.address_hi;
+	}
+	return false;
+}
+
+/* KVM's rule: a GSI once per irqchip, and an MSI GSI has one route. */
+static bool routes_unique(const struct kvm_irq_routing_entry *e, uint32_t n)
+{
+	static uint8_t seen[NR_GSI];	/* BIT(chip), 0x80 for MSI */
+
+	memset(seen, 0, sizeof(seen));
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t bit = e[i].type == KVM_IRQ_ROUTING_IRQCHIP ?
+			      1 << e[i].u.irqchip.irqchip : 0x80;
+		uint8_t old = seen[e[i].gsi];
+
+		if ((old & bit) || (old && ((old | bit) & 0x80)))
+			return false;
+		seen[e[i].gsi] = old | bit;
+	}
+	return true;
+}
+
+static void rand_route(struct kvm_irq_routing_entry *e, bool good)
+{
+	memset(e, 0, sizeof(*e));
+	e->gsi = good ? rng_below(&rng, rng_chance(&rng, 80) ? 24 : NR_GSI) : rand_gsi();
+	e->type = rng_chance(&rng, 60) ? KVM_IRQ_ROUTING_IRQCHIP : KVM_IRQ_ROUTING_MSI;
+	if (e->type == KVM_IRQ_ROUTING_IRQCHIP) {
+		e->u.irqchip.irqchip = rng_below(&rng, 3);
+		e->u.irqchip.pin = rng_below(&rng, e->u.irqchip.irqchip == 2 ? 24 : 8);
+	} else {
+		rand_msi(&e->u.msi.address_lo, &e->u.msi.address_hi, &e->u.msi.data);
+		if (good)
+			e->u.msi.address_lo = 0xfee00000 | (e->u.msi.address_lo & 0xfffff);
+		if (good)
+			e->u.msi.address_hi = 0;
+	}
+	if (good)
+		return;
+	switch (rng_below(&rng, 5)) {
+	case 0:
+		e->type = rng_chance(&rng, 50) ? rng_below(&rng, 8) : rng_next(&rng);
+		break;
+	case 1:
+		e->flags = rng_chance(&rng, 50) ? 1 : rng_next(&rng);
+		break;
+	case 2:
+		e->u.irqchip.irqchip = rng_chance(&rng, 50) ? 3 : rng_next(&rng);
+		break;
+	case 3:
+		e->u.irqchip.pin = rng_chance(&rng, 50) ? 24 : rng_interesting(&rng);
+		break;
+	default:
+		rng_fill(&rng, &e->u, sizeof(e->u));
+		break;
+	}
+}
+
+static void irq_routing(struct fvm *vm)
+{
+	struct kvm_irq_routing *rt = (struct kvm_irq_routing *)route_buf;
+	uint32_t nr, room, bad_pct = rng_chance(&rng, 60) ? 0 : rng_below(&rng, 30);
+	enum ptr_kind kind;
+	int err, post = 0;
+	size_t size;
+	void *p;
+	long r;
+
+	switch (rng_below(&rng, 10)) {
+	case 0:
+		nr = NR_GSI - 1 + rng_below(&rng, 3);
+		break;
+	case 1:
+		nr = rng_below(&rng, NR_GSI + 1);
+		break;
+	case 2:
+		nr = rng_interesting(&rng);
+		break;
+	default:
+		nr = rng_below(&rng, 40);
+		break;
+	}
+	room = nr <= NR_GSI ? nr : rng_below(&rng, 2);
+	rt->nr = nr;
+	rt->flags = rng_chance(&rng, 95) ? 0 : rng_interesting(&rng);
+	for (uint32_t i = 0; i < room; i++) {
+		rand_route(&rt->entries[i], !rng_chance(&rng, bad_pct));
+		if (!route_ok(&rt->entries[i]))
+			post = EINVAL;
+	}
+	if (!post && !routes_unique(rt->entries, room))
+		post = EINVAL;
+	if (nr > NR_GSI || rt->flags || !vm->irqchip)
+		post = EINVAL;
+	size = sizeof(*rt) + room * sizeof(rt->entries[0]);
+	p = arg_ptr(size < BUF_SIZE ? size : BUF_SIZE, &kind);
+	if (kind == P_GOOD)
+		p = rt;		/* route_buf holds it already */
+	else if (kind == P_RDONLY)
+		memcpy(ro_page + PAGE_SIZE, rt, size);
+	else if (kind == P_STRADDLE)
+		memcpy(p, rt, buf + BUF_SIZE - (uint8_t *)p);
+	r = xioctl(vm->base.fd, KVM_SET_GSI_ROUTING, (unsigned long)p, &err);
+	/* vmm reads the entries before it looks for an irqchip. */
+	irq_expect(r, err, kind, false, 0, post, "KVM_SET_GSI_ROUTING");
+}
+
+static void irq_line(struct fvm *vm)
+{
+	bool status = rng_chance(&rng, 50);
+	struct kvm_irq_level l = {
+		.irq = rand_gsi(),
+		.level = rng_chance(&rng, 80) ? rng_below(&rng, 2) : rng_next(&rng),
+	};
+	struct kvm_irq_level *p;
+	enum ptr_kind kind;
+	long r;
+	int err;
+
+	p = irq_arg(&l, sizeof(l), &kind);
+	r = xioctl(vm->base.fd, status ? KVM_IRQ_LINE_STATUS : KVM_IRQ_LINE,
+		   (unsigned long)p, &err);
+	irq_expect(r, err, kind, status, 0, vm->irqchip ? 0 : ENXIO,
+		   status ? "KVM_IRQ_LINE_STATUS" : "KVM_IRQ_LINE");
+	/* >0 delivered, 0 coalesced, -1 masked or unrouted. */
+	if (strict && status && r == 0 && kind == P_GOOD && p->status < -1)
+		fz_fail("%s: status %d", what, p->status);
+}
+
+static void irq_msi(struct fvm *vm)
+{
+	struct kvm_msi m = { 0 }, *p;
+	enum ptr_kind kind;
+	int err, post = 0;
+	long r;
+
+	rand_msi(&m.address_lo, &m.address_hi, &m.data);
+	if (rng_chance(&rng, 5))
+		m.flags = rng_interesting(&rng);
+	if (rng_chance(&rng, 5))
+		m.devid = rng_next(&rng);
+	if (rng_chance(&rng, 5))
+		m.pad[rng_below(&rng, sizeof(m.pad))] = 1 + rng_below(&rng, 255);
+	if (!vm->irqchip || m.flags || m.address_hi ||
+	    (m.address_lo & 0xfff00000) != 0xfee00000)
+		post = EINVAL;
+	for (size_t i = 0; i < sizeof(m.pad); i++)
+		if (m.pad[i])
+			post = EINVAL;
+	p = irq_arg(&m, sizeof(m), &kind);
+	r = xioctl(vm->base.fd, KVM_SIGNAL_MSI, (unsigned long)p, &err);
+	/* Nobody took it: -1, i.e. EPERM, as in KVM. */
+	if (!post && r == -1 && err == EPERM && kind != P_STRADDLE)
+		r = 0;
+	irq_expect(r, err, kind, false, 0, post, "KVM_SIGNAL_MSI");
+	if (strict && r > (long)vm->nr_ids)
+		fz_fail("%s: %ld LAPICs took it, the VM has %u vCPUs", what, r,
+			vm->nr_ids);
+}
+
+static void irq_chip_state(struct fvm *vm)
+{
+	bool set = rng_chance(&rng, 50);
+	struct kvm_irqchip c, *p;
+	enum ptr_kind kind;
+	int err, how = rng_below(&rng, 3);
+	long r;
+
+	memset(&c, 0, sizeof(c));
+	c.chip_id = rng_chance(&rng, 85) ? rng_below(&rng, 3) :
+		    rng_chance(&rng, 50) ? 3 : rng_next(&rng);
+	if (set && how > 0) {
+		/* 1: what GET says, mutated; 2: garbage. */
+		if (how == 1 && vm->irqchip && c.chip_id < 3)
+			ioctl(vm->base.fd, KVM_GET_IRQCHIP, &c);
+		if (how == 1)
+			mutate(&c.chip, sizeof(c.chip));
+		else
+			rng_fill(&rng, &c.chip, sizeof(c.chip));
+	} else if (set && vm->irqchip && c.chip_id < 3) {
+		ioctl(vm->base.fd, KVM_GET_IRQCHIP, &c);
+	}
+	p = irq_arg(&c, sizeof(c), &kind);
+	r = xioctl(vm->base.fd, set ? KVM_SET_IRQCHIP : KVM_GET_IRQCHIP,
+		   (unsigned long)p, &err);
+	irq_expect(r, err, kind, !set, vm->irqchip ? 0 : ENXIO,
+		   c.chip_id < 3 ? 0 : EINVAL,
+		   set ? "KVM_SET_IRQCHIP" : "KVM_GET_IRQCHIP");
+}
+
+static void irq_pit(struct fvm *vm)
+{
+	static const struct {
+		const char *name;
+		unsigned long nr;
+		size_t size;
+		bool writes;
+	} pit_ioctls[] = {
+		{ "KVM_GET_PIT2", KVM_GET_PIT2, sizeof(struct kvm_pit_state2), true },
+		{ "KVM_SET_PIT2", KVM_SET_PIT2, sizeof(struct kvm_pit_state2), false },
+		{ "KVM_GET_PIT", KVM_GET_PIT, sizeof(struct kvm_pit_state), true },
+		{ "KVM_SET_PIT", KVM_SET_PIT, sizeof(struct kvm_pit_state), false },
+	};
+	struct kvm_pit_state2 s;
+	struct kvm_pit_config cfg = { 0 };
+	enum ptr_kind kind;
+	int err, k;
+	void *p;
+	long r;
+
+	if (rng_chance(&rng, 20)) {
+		cfg.flags = rng_chance(&rng, 70) ? rng_below(&rng, 2) : rng_interesting(&rng);
+		p = irq_arg(&cfg, sizeof(cfg), &kind);
+		r = xioctl(vm->base.fd, KVM_CREATE_PIT2, (unsigned long)p, &err);
+		irq_expect(r, err, kind, false, 0,
+			   cfg.flags & ~KVM_PIT_SPEAKER_DUMMY ? EINVAL :
+			   vm->pit ? EEXIST : 0, "KVM_CREATE_PIT2");
+		if (r == 0)
+			vm->pit = true;
+		return;
+	}
+	k = rng_below(&rng, ARRAY_SIZE(pit_ioctls));
+	memset(&s, 0, sizeof(s));
+	if (!pit_ioctls[k].writes) {
+		if (vm->pit && rng_chance(&rng, 50))
+			ioctl(vm->base.fd, KVM_GET_PIT2, &s);
+		if (rng_chance(&rng, 50))
+			rng_fill(&rng, &s, sizeof(s));
+		else
+			mutate(&s, sizeof(s));
+	}
+	p = irq_arg(&s, pit_ioctls[k].size, &kind);
+	r = xioctl(vm->base.fd, pit_ioctls[k].nr, (unsigned long)p, &err);
+	irq_expect(r, err, kind, pit_ioctls[k].writes, vm->pit ? 0 : ENXIO, 0,
+		   pit_ioctls[k].name);
+}
+
+static void irq_create(struct fvm *vm)
+{
+	long r;
+	int err;
+
+	r = xioctl(vm->base.fd, KVM_CREATE_IRQCHIP, 0, &err);
+	/* KVM's order: EEXIST, then EINVAL once a vCPU exists. */
+	irq_expect(r, err, P_GOOD, false, 0,
+		   vm->irqchip ? EEXIST : vm->nr_ids ? EINVAL : 0,
+		   "KVM_CREATE_IRQCHIP");
+	if (r == 0)
+		vm->irqchip = true;
+}
+
+static void op_irqchip(void)
+{
+	struct fvm *vm = pick_vm(true);
+
+	if (!vm)
+		return;
+	switch (rng_below(&rng, 8)) {
+	case 0:
+		irq_create(vm);
+		break;
+	case 1:
+		irq_routing(vm);
+		break;
+	case 2:
+	case 3:
+		irq_line(vm);
+		break;
+	case 4:
+		irq_msi(vm);
+		break;
+	case 5:
+		irq_chip_state(vm);
+		break;
+	default:
+		irq_pit(vm);
+		break;
+	}
+}
+
+/* ---- in-kernel irqchip: vCPU fd ----------------------------------------------------- */
+
+static void vcpu_run_once(struct fvcpu *v, const char *after)
+{
+	long r;
+	int err;
+
+	note_ioctl(KVM_RUN);
+	r = fz_run_bounded(v->fd, RUN_MS);
+	err = errno;
+	snprintf(what, sizeof(what), "iter %llu KVM_RUN after %s",
+		 (unsigned long long)iteration, after);
+	/* EAGAIN: an UNINITIALIZED vCPU took an INIT. */
+	fz_expect(r, err, (const int[]){ EINTR, EAGAIN, EFAULT, ENOMEM, EINVAL, 0 },
+		  what);
+	if (r == 0 && v->run) {
+		const char *bad = fz_check_exit(v->run, run_size);
+
+		if (bad && strict)
+			fz_fail("%s: exit %u: %s", what, v->run->exit_reason, bad);
+		fz_complete_exit(v->run, run_size, &rng);
+	}
+}
+
+static void op_vcpu_apic(void)
+{
+	struct kvm_lapic_state *ls;
+	struct kvm_vapic_addr va;
+	struct kvm_mp_state mp;
+	enum ptr_kind kind;
+	bool lapic, set;
+	struct fvcpu *v;
+	struct fvm *vm;
+	void *p;
+	long r;
+	int err;
+
+	v = pick_vcpu(&vm);
+	if (!v)
+		return;
+	lapic = vm->irqchip;
+	ls = malloc(sizeof(*ls));
+	if (!ls)
+		return;
+	switch (rng_below(&rng, 4)) {
+	case 0:
+	case 1:
+		set = rng_chance(&rng, 60);
+		memset(ls, 0, sizeof(*ls));
+		if (set) {
+			/* Round trip, mutated, or all 1 KiB random. */
+			int how = rng_below(&rng, 3);
+
+			if (how < 2 && lapic)
+				ioctl(v->fd, KVM_GET_LAPIC, ls);
+			if (how == 1)
+				mutate(ls, sizeof(*ls));
+			else if (how == 2)
+				rng_fill(&rng, ls, sizeof(*ls));
+		}
+		p = irq_arg(ls, sizeof(*ls), &kind);
+		r = xioctl(v->fd, set ? KVM_SET_LAPIC : KVM_GET_LAPIC,
+			   (unsigned long)p, &err);
+		irq_expect(r, err, kind, !set, lapic ? 0 : EINVAL, 0,
+			   set ? "KVM_SET_LAPIC" : "KVM_GET_LAPIC");
+		if (set && r == 0 && rng_chance(&rng, 50))
+			vcpu_run_once(v, "KVM_SET_LAPIC");
+		break;
+	case 2:
+		va.vapic_addr = rng_chance(&rng, 60) ? 0 : rng_interesting(&rng);
+		p = irq_arg(&va, sizeof(va), &kind);
+		r = xioctl(v->fd, KVM_SET_VAPIC_ADDR, (unsigned long)p, &err);
+		irq_expect(r, err, kind, false, lapic ? 0 : EINVAL,
+			   va.vapic_addr ? EINVAL : 0, "KVM_SET_VAPIC_ADDR");
+		break;
+	default:
+		mp.mp_state = rng_chance(&rng, 90) ? rng_below(&rng, 11) :
+			      rng_interesting(&rng);
+		/*
+		 * kvm_amd takes any value with a LAPIC and WARNs when such a
+		 * vCPU wakes up: give it only the states it knows.
+		 */
+		if (!strict)
+			mp.mp_state %= 5;
+		p = irq_arg(&mp, sizeof(mp), &kind);
+		r = xioctl(v->fd, KVM_SET_MP_STATE, (unsigned long)p, &err);
+		irq_expect(r, err, kind, false, 0,
+			   mp.mp_state == KVM_MP_STATE_RUNNABLE ||
+			   (lapic && mp.mp_state <= KVM_MP_STATE_SIPI_RECEIVED) ?
+			   0 : EINVAL, "KVM_SET_MP_STATE");
+		if (r == 0 && rng_chance(&rng, 50))
+			vcpu_run_once(v, "KVM_SET_MP_STATE");
+		break;
+	}
+	free(ls);
 }
 
 /* ---- memory behind slots, and the run page ------------------------------------------ */
@@ -1367,6 +1894,9 @@ static void op_runmap(void)
 }
 
 /* Garbage in the shared kvm_run: the kernel must not trust it. */
+/* Scribbles so far: a runner ignores an exit scribbled over meanwhile. */
+static uint64_t scribbles;
+
 static void op_scribble(void)
 {
 	struct fvcpu *v = pick_vcpu(NULL);
@@ -1375,6 +1905,7 @@ static void op_scribble(void)
 	if (!v || !v->run)
 		return;
 	p = (uint8_t *)v->run;
+	__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
 	for (unsigned int n = 1 + rng_below(&rng, 8); n; n--)
 		p[rng_below(&rng, 256)] = rng_next(&rng);
 	v->run->immediate_exit = 0;
@@ -1557,6 +2088,7 @@ static void runner_one(struct runner *me)
 		fz_vcpu_setup(fd, FZ_LONG64, FZ_CODE, FZ_STACK_TOP);
 	}
 	for (unsigned int n = 1 + rng_below(&me->rng, 16); n && !stop; n--) {
+		uint64_t scribbled = __atomic_load_n(&scribbles, __ATOMIC_RELAXED);
 		int r, err;
 
 		fz_doing(me->index, "KVM_RUN on fd %d (%s)", fd, raw ? "raw" : "dup");
@@ -1570,9 +2102,10 @@ static void runner_one(struct runner *me)
 			 * garbage KVM_SET_SREGS let in): checked on vmm only.
 			 */
 			if (!raw && strict && err != EINTR && err != EFAULT &&
-			    err != ENOMEM)
+			    err != ENOMEM && err != EAGAIN)
 				fz_fail("runner: KVM_RUN: %s", strerror(err));
-			if (err != EINTR)
+			/* EAGAIN: an UNINITIALIZED vCPU took an INIT. */
+			if (err != EINTR && err != EAGAIN)
 				break;
 			continue;
 		}
@@ -1580,7 +2113,7 @@ static void runner_one(struct runner *me)
 		if (!raw && strict) {
 			const char *bad = fz_check_exit(run, run_size);
 
-			if (bad)
+			if (bad && scribbled == __atomic_load_n(&scribbles, __ATOMIC_RELAXED))
 				fz_fail("runner: exit %u (%s): %s", run->exit_reason,
 					fz_exit_name(run->exit_reason), bad);
 		}
@@ -1635,6 +2168,8 @@ static const struct op ops[] = {
 	{ "vcpu_cpuid", op_vcpu_cpuid, 3 },
 	{ "vcpu_msrs", op_vcpu_msrs, 6 },
 	{ "vcpu_misc", op_vcpu_misc, 8 },
+	{ "irqchip", op_irqchip, 10 },
+	{ "vcpu_apic", op_vcpu_apic, 6 },
 	{ "arena", op_arena, 4 },
 	{ "runmap", op_runmap, 3 },
 	{ "scribble", op_scribble, 2 },
@@ -1676,7 +2211,10 @@ static int setup_memory(void)
 	 * stack, nowhere near 64 TiB.
 	 */
 	hole = (uint8_t *)(1ull << 46);
-	if (arena == MAP_FAILED || buf == MAP_FAILED || ro_page == MAP_FAILED)
+	route_buf = mmap(NULL, ROUTE_BUF_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena == MAP_FAILED || buf == MAP_FAILED || ro_page == MAP_FAILED ||
+	    route_buf == MAP_FAILED)
 		return -1;
 	mprotect(buf + BUF_SIZE, PAGE_SIZE, PROT_NONE);
 	return 0;
@@ -1701,6 +2239,39 @@ static int setup_ro_alias(void)
 		   (uint8_t *)rw + PAGE_SIZE) == MAP_FAILED)
 		return -1;
 	return 0;
+}
+
+/* How often each irqchip ioctl was called, and succeeded. */
+static void print_irq_counts(void)
+{
+	static const struct {
+		const char *name;
+		unsigned long nr;
+	} t[] = {
+		{ "CREATE_IRQCHIP", KVM_CREATE_IRQCHIP }, { "IRQ_LINE", KVM_IRQ_LINE },
+		{ "IRQ_LINE_STATUS", KVM_IRQ_LINE_STATUS },
+		{ "SET_GSI_ROUTING", KVM_SET_GSI_ROUTING },
+		{ "SIGNAL_MSI", KVM_SIGNAL_MSI }, { "GET_IRQCHIP", KVM_GET_IRQCHIP },
+		{ "SET_IRQCHIP", KVM_SET_IRQCHIP }, { "CREATE_PIT2", KVM_CREATE_PIT2 },
+		{ "GET_PIT2", KVM_GET_PIT2 }, { "SET_PIT2", KVM_SET_PIT2 },
+		{ "GET_PIT", KVM_GET_PIT }, { "SET_PIT", KVM_SET_PIT },
+		{ "GET_LAPIC", KVM_GET_LAPIC }, { "SET_LAPIC", KVM_SET_LAPIC },
+		{ "SET_VAPIC_ADDR", KVM_SET_VAPIC_ADDR },
+		{ "SET_MP_STATE", KVM_SET_MP_STATE },
+	};
+	char line[1024];
+	size_t at = 0;
+
+	for (size_t k = 0; k < ARRAY_SIZE(t); k++)
+		for (unsigned int i = 0; i < nr_seen; i++)
+			if (seen[i] == t[k].nr && at < sizeof(line))
+				at += snprintf(line + at, sizeof(line) - at, " %s %llu/%llu",
+					       t[k].name,
+					       (unsigned long long)seen_ok[i],
+					       (unsigned long long)seen_calls[i]);
+	printf("# %s: irqchip ioctls (succeeded/called):%s\n", fz_name,
+	       at ? line : " none");
+	fflush(stdout);
 }
 
 static int work(const struct fz_options *o)
@@ -1762,6 +2333,7 @@ static int work(const struct fz_options *o)
 			fz->stats[FZ_STAT_X2]++;
 	}
 	fz->distinct_ioctls = nr_seen;
+	print_irq_counts();
 	fz_timer_exit();
 	return 0;
 }
@@ -1775,7 +2347,8 @@ static void summary(const struct fz_options *o, char *s, size_t n)
 		 "%llu iterations, %llu ioctls (%llu failed as allowed): %llu/%zu implemented ioctls, "
 		 "%llu unimplemented KVM ioctls, random numbers; "
 		 "%llu KVM_RUN, %llu exits, %llu VMs, %llu vCPUs, %llu memslot calls, "
-		 "%llu forks, %llu closes, %llu run-page mmaps",
+		 "%llu forks, %llu closes, %llu run-page mmaps; "
+		 "%llu VMs with an irqchip, %llu with a PIT",
 		 (unsigned long long)st[FZ_STAT_ITER],
 		 (unsigned long long)st[FZ_STAT_IOCTL] + st[FZ_STAT_RUN],
 		 (unsigned long long)st[FZ_STAT_IOCTL_ERR],
@@ -1788,7 +2361,9 @@ static void summary(const struct fz_options *o, char *s, size_t n)
 		 (unsigned long long)st[FZ_STAT_SLOT_OPS],
 		 (unsigned long long)st[FZ_STAT_FORKS],
 		 (unsigned long long)st[FZ_STAT_CLOSES],
-		 (unsigned long long)st[FZ_STAT_MMAPS]);
+		 (unsigned long long)st[FZ_STAT_MMAPS],
+		 (unsigned long long)st[FZ_STAT_X3],
+		 (unsigned long long)st[FZ_STAT_X4]);
 }
 
 int main(int argc, char **argv)

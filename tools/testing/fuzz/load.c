@@ -7,7 +7,11 @@
  * matches the memory, and at the end that every vCPU made progress. The
  * monitor checks for hangs and leaks.
  *
- * Usage: load [-s SEED] [-t SECONDS] [-a VMS] [-b VCPUS_PER_VM]
+ * With -i every VM has an in-kernel irqchip and each vCPU's LAPIC timer
+ * fires every TIMER_NS; a handler counts the ticks (checked at the end)
+ * and HLT sleeps in the kernel until the next one.
+ *
+ * Usage: load [-i] [-s SEED] [-t SECONDS] [-a VMS] [-b VCPUS_PER_VM]
  * (defaults: -t 20 -a 64 -b 2)
  */
 #define _GNU_SOURCE
@@ -47,6 +51,36 @@ FZ_GUEST_CODE(load_guest,
 	"out %eax, $" FZ_S(FZ_PORT_DONE) "\n"
 	"jmp 3b\n");
 
+/* The LAPIC timer: periodic, vector TIMER_VEC, divide by 1, at 1 GHz. */
+#define TIMER_VEC	0x40
+#define TIMER_NS	200000
+#define IRQ_PROLOGUE	(FZ_CODE + 0x800)
+#define IRQ_HANDLER	(FZ_CODE + 0xc00)
+
+/* Enable the LAPIC, start its timer, enable interrupts, run load_guest. */
+FZ_GUEST_CODE(load_irq_prologue,
+	".code64\n"
+	"mov $0xfee00000, %eax\n"
+	"movl $0x1ff, 0xf0(%rax)\n"
+	"movl $0xb, 0x3e0(%rax)\n"
+	"movl $(0x20000 | " FZ_S(TIMER_VEC) "), 0x320(%rax)\n"
+	"movl $" FZ_S(TIMER_NS) ", 0x380(%rax)\n"
+	"sti\n"
+	"mov $" FZ_S(FZ_CODE) ", %eax\n"
+	"jmp *%rax\n");
+
+/* Count a tick in the word after the counter, EOI. */
+FZ_GUEST_CODE(load_irq_handler,
+	".code64\n"
+	"incl 4(%rbx)\n"
+	"push %rax\n"
+	"mov $0xfee000b0, %eax\n"
+	"movl $0, (%rax)\n"
+	"pop %rax\n"
+	"iretq\n");
+
+static bool irqchip;
+
 struct load_vcpu {
 	struct fz_vcpu vcpu;
 	uint32_t *counter;
@@ -69,7 +103,8 @@ static void *vcpu_thread(void *arg)
 		int r = fz_run_bounded(l->vcpu.fd, 100);
 
 		if (r < 0) {
-			if (errno == EINTR)
+			/* EAGAIN: an UNINITIALIZED vCPU took an INIT. */
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			fz_fail("vCPU %d: KVM_RUN: %s", l->index, strerror(errno));
 			break;
@@ -103,6 +138,11 @@ static void *vcpu_thread(void *arg)
 			break;
 		case KVM_EXIT_HLT:
 			fz_stat(FZ_STAT_X2, 1);
+			if (irqchip) {
+				fz_fail("vCPU %d: HLT exit with an in-kernel irqchip",
+					l->index);
+				goto out;
+			}
 			break;
 		default:
 			fz_fail("vCPU %d: unexpected exit %u (%s)", l->index,
@@ -115,6 +155,39 @@ out:
 		 (unsigned long long)l->exits);
 	fz_timer_exit();
 	return NULL;
+}
+
+/* Vector TIMER_VEC's gate (64-bit interrupt gate) and the handler. */
+static void irq_setup_vm(struct fz_vm *vm)
+{
+	uint8_t *gate = vm->mem + FZ_IDT + TIMER_VEC * 16;
+
+	memcpy(vm->mem + IRQ_PROLOGUE, load_irq_prologue_start,
+	       load_irq_prologue_end - load_irq_prologue_start);
+	memcpy(vm->mem + IRQ_HANDLER, load_irq_handler_start,
+	       load_irq_handler_end - load_irq_handler_start);
+	memset(gate, 0, 16);
+	gate[0] = IRQ_HANDLER & 0xff;
+	gate[1] = (IRQ_HANDLER >> 8) & 0xff;
+	gate[2] = FZ_SEL_CODE64;
+	gate[5] = 0x8e;
+	gate[6] = (IRQ_HANDLER >> 16) & 0xff;
+	gate[7] = IRQ_HANDLER >> 24;
+}
+
+/* The IDT, and RUNNABLE for APs (which start UNINITIALIZED). */
+static int irq_setup_vcpu(int fd)
+{
+	struct kvm_mp_state mp = { KVM_MP_STATE_RUNNABLE };
+	struct kvm_sregs s;
+
+	if (ioctl(fd, KVM_GET_SREGS, &s))
+		return -errno;
+	s.idt.base = FZ_IDT;
+	s.idt.limit = 0xfff;
+	if (ioctl(fd, KVM_SET_SREGS, &s) || ioctl(fd, KVM_SET_MP_STATE, &mp))
+		return -errno;
+	return 0;
 }
 
 static int work(const struct fz_options *o)
@@ -133,12 +206,16 @@ static int work(const struct fz_options *o)
 	for (unsigned int v = 0; v < nr_vms; v++) {
 		fz_doing(0, "creating VM %u", v);
 		err = fz_vm_create(&vms[v], fd);
+		if (!err && irqchip && ioctl(vms[v].fd, KVM_CREATE_IRQCHIP, 0))
+			err = -errno;
 		if (err) {
 			fz_fail("creating VM %u: %s", v, strerror(-err));
 			return 1;
 		}
 		memcpy(vms[v].mem + FZ_CODE, load_guest_start,
 		       load_guest_end - load_guest_start);
+		if (irqchip)
+			irq_setup_vm(&vms[v]);
 		for (unsigned int i = 0; i < per_vm; i++) {
 			struct load_vcpu *p = &l[v * per_vm + i];
 			struct kvm_regs regs;
@@ -147,8 +224,11 @@ static int work(const struct fz_options *o)
 			p->index = v * per_vm + i;
 			err = fz_vcpu_create(&vms[v], i, &p->vcpu);
 			if (!err)
-				err = fz_vcpu_setup(p->vcpu.fd, FZ_LONG64, FZ_CODE,
+				err = fz_vcpu_setup(p->vcpu.fd, FZ_LONG64,
+						    irqchip ? IRQ_PROLOGUE : FZ_CODE,
 						    FZ_STACK_TOP - i * 0x1000);
+			if (!err && irqchip)
+				err = irq_setup_vcpu(p->vcpu.fd);
 			if (!err && ioctl(p->vcpu.fd, KVM_GET_REGS, &regs))
 				err = -errno;
 			regs.rbx = gpa;
@@ -176,6 +256,11 @@ static int work(const struct fz_options *o)
 		if (!l[i].last)
 			fz_fail("vCPU %u (VM %u) never reported: starved", i,
 				i / per_vm);
+		if (irqchip && !l[i].counter[1])
+			fz_fail("vCPU %u (VM %u): its LAPIC timer never fired", i,
+				i / per_vm);
+		/* FZ_STAT_KILLS, unused otherwise, counts the timer ticks. */
+		fz_stat(FZ_STAT_KILLS, irqchip ? l[i].counter[1] : 0);
 		fz_stat(FZ_STAT_ITER, l[i].last);
 		fz_vcpu_destroy(&l[i].vcpu);
 	}
@@ -192,21 +277,33 @@ static void summary(const struct fz_options *o, char *s, size_t n)
 
 	(void)o;
 	snprintf(s, n,
-		 "%llu VMs, %llu vCPUs running at once for %.1f s: %llu exits (%llu MMIO, %llu HLT), %llu guest iterations checked",
-		 (unsigned long long)st[FZ_STAT_VMS],
+		 "%llu VMs%s, %llu vCPUs running at once for %.1f s: %llu exits (%llu MMIO, %llu HLT), "
+		 "%llu guest iterations checked, %llu LAPIC timer interrupts",
+		 (unsigned long long)st[FZ_STAT_VMS], irqchip ? " with an irqchip" : "",
 		 (unsigned long long)st[FZ_STAT_X4],
 		 st[FZ_STAT_X3] / 1000.0,
 		 (unsigned long long)st[FZ_STAT_EXIT],
 		 (unsigned long long)st[FZ_STAT_X1],
 		 (unsigned long long)st[FZ_STAT_X2],
-		 (unsigned long long)st[FZ_STAT_ITER]);
+		 (unsigned long long)st[FZ_STAT_ITER],
+		 (unsigned long long)st[FZ_STAT_KILLS]);
 }
 
 int main(int argc, char **argv)
 {
 	struct fz_options o;
+	int n = 1;
 
-	fz_parse(argc, argv, &o, "[-a VMS] [-b VCPUS_PER_VM]");
+	/* -i is load's own: take it out before the common options. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-i"))
+			irqchip = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argc = n;
+	argv[argc] = NULL;
+	fz_parse(argc, argv, &o, "[-i] [-a VMS] [-b VCPUS_PER_VM]");
 	if (!o.seconds && !o.iterations)
 		o.seconds = 20;
 	/* -n makes no sense here: the run is timed. */

@@ -138,4 +138,93 @@ TEST(cr3_beyond_physical_width)
 	vmm_expect_exit(vcpu, KVM_EXIT_FAIL_ENTRY);
 }
 
+/*
+ * guest-chaos -s 0x78 (irqchip guests 684, 703, 1784): INS and OUTS to a
+ * port of the in-kernel PIC (here the ELCR at 0x4d0) exited to userspace
+ * as KVM_EXIT_IO instead of reaching the PIC, while IN and OUT went to
+ * the PIC. KVM sends string I/O to its in-kernel devices too.
+ */
+GUEST_CODE(elcr_string_io,
+	".code64\n"
+	"mov $0x4d0, %edx\n"
+	"lea 1f(%rip), %rsi\n"
+	"outsb\n"			/* ELCR1 = 0x08: IR3 level-triggered */
+	"xor %eax, %eax\n"
+	"inb %dx, %al\n"
+	GUEST_REPORT_EAX
+	"mov $" S(GUEST_DATA) ", %edi\n"
+	"movb $0x55, (%rdi)\n"
+	"insb\n"
+	"movzbl " S(GUEST_DATA) ", %eax\n"
+	GUEST_REPORT_EAX
+	GUEST_DONE
+	"1: .byte 0x08\n");
+
+TEST(string_io_reaches_in_kernel_pic)
+{
+	struct vmm_vcpu *vcpu;
+	struct vmm_vm *vm;
+
+	if (vmm_check_cap(KVM_CAP_IRQCHIP) <= 0)
+		TEST_SKIP("KVM_CAP_IRQCHIP not advertised");
+	vm = vmm_vm_create();
+	TEST_ASSERT_OK(ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0));
+	vmm_vm_load_code(vm, 0, GUEST(elcr_string_io));
+	vcpu = vmm_vcpu_create(vm, 0);
+	vmm_vcpu_setup(vcpu, MODE_LONG64, GUEST_CODE_GPA);
+	/* A KVM_EXIT_IO for port 0x4d0 fails vmm_guest_report(). */
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 0x08);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 0x08);
+	vmm_guest_done(vcpu);
+}
+
+/*
+ * Found reading KVM while modelling KVM_SET_GSI_ROUTING for ioctl-fuzz:
+ * vmm took a GSI routed twice to one irqchip, or an MSI route next to
+ * another route of its GSI; KVM refuses both (EINVAL).
+ */
+static int set_routes(int vm_fd, const struct kvm_irq_routing_entry *e,
+		      unsigned int n)
+{
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[2];
+	} rt = { .hdr.nr = n };
+
+	memcpy(rt.e, e, n * sizeof(*e));
+	return ioctl(vm_fd, KVM_SET_GSI_ROUTING, &rt);
+}
+
+#define ROUTE_CHIP(g, c, p)						\
+	{ .gsi = (g), .type = KVM_IRQ_ROUTING_IRQCHIP,			\
+	  .u.irqchip = { .irqchip = (c), .pin = (p) } }
+#define ROUTE_MSI(g, d)							\
+	{ .gsi = (g), .type = KVM_IRQ_ROUTING_MSI,			\
+	  .u.msi = { .address_lo = 0xfee00000, .data = (d) } }
+
+TEST(gsi_routing_duplicates_refused)
+{
+	static const struct kvm_irq_routing_entry ok[] = {
+		ROUTE_CHIP(3, KVM_IRQCHIP_PIC_MASTER, 3),
+		ROUTE_CHIP(3, KVM_IRQCHIP_IOAPIC, 3),
+	}, bad[][2] = {
+		{ ROUTE_CHIP(3, KVM_IRQCHIP_IOAPIC, 3),
+		  ROUTE_CHIP(3, KVM_IRQCHIP_IOAPIC, 4) },
+		{ ROUTE_MSI(5, 0x30), ROUTE_MSI(5, 0x31) },
+		{ ROUTE_CHIP(7, KVM_IRQCHIP_IOAPIC, 7), ROUTE_MSI(7, 0x30) },
+		{ ROUTE_MSI(7, 0x30), ROUTE_CHIP(7, KVM_IRQCHIP_PIC_MASTER, 7) },
+	};
+	struct vmm_vm *vm;
+
+	if (vmm_check_cap(KVM_CAP_IRQCHIP) <= 0)
+		TEST_SKIP("KVM_CAP_IRQCHIP not advertised");
+	vm = vmm_vm_create();
+	TEST_ASSERT_OK(ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0));
+	TEST_ASSERT_OK(set_routes(vm->fd, ok, 2));
+	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++)
+		TEST_ASSERT(set_routes(vm->fd, bad[i], 2) == -1 && errno == EINVAL,
+			    "table %u: %s", i, strerror(errno));
+	vmm_vm_free(vm);
+}
+
 TEST_MAIN()
