@@ -118,7 +118,8 @@ static u8 lapic_id(struct vmm_lapic *apic)
 }
 
 /*
- * TPR is the guest's CR8 while it runs (SVM's V_TPR, VMX's TPR shadow);
+ * TPR is the guest's CR8 while it runs (SVM's V_TPR, or VMX's per-vCPU
+ * CR8 behind CR8-load/store exiting);
  * vmm_lapic_sync_tpr() copies it here after every exit, so that other
  * CPUs and the halt path never need the backend (SDM 10.8.6.1).
  */

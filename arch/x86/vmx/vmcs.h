@@ -69,6 +69,7 @@
 #define VMCS_GUEST_INTERRUPTIBILITY	0x4824
 #define VMCS_GUEST_ACTIVITY		0x4826
 #define VMCS_GUEST_SYSENTER_CS		0x482a
+#define VMCS_PREEMPTION_TIMER		0x482e
 #define VMCS_HOST_SYSENTER_CS		0x4c00
 
 /* Natural-width fields */
@@ -107,6 +108,7 @@
 #define PIN_EXTINT_EXITING		BIT(0)
 #define PIN_NMI_EXITING			BIT(3)
 #define PIN_VIRTUAL_NMIS		BIT(5)
+#define PIN_PREEMPTION_TIMER		BIT(6)
 
 /* Primary processor-based VM-execution controls (SDM 25.6.2) */
 #define PROC_INTR_WINDOW		BIT(2)
@@ -163,10 +165,14 @@
 #define VMX_BASIC_TRUE			BIT_ULL(55)
 #define VMX_MEMTYPE_WB			6
 
+/* IA32_VMX_MISC (SDM Appendix A.6) */
+#define VMX_MISC_TIMER_RATE(m)		((m) & 0x1f)
+
 /* IA32_VMX_EPT_VPID_CAP (SDM Appendix A.10) */
 #define EPT_CAP_WALK4			BIT_ULL(6)
 #define EPT_CAP_WALK5			BIT_ULL(7)
 #define EPT_CAP_WB			BIT_ULL(14)
+#define EPT_CAP_2MB			BIT_ULL(16)	/* 2 MiB pages in PDEs */
 #define EPT_CAP_INVEPT			BIT_ULL(20)
 #define EPT_CAP_AD			BIT_ULL(21)
 #define EPT_CAP_INVEPT_SINGLE		BIT_ULL(25)
@@ -269,6 +275,7 @@ enum vmx_exit_reason {
 	VMX_EXIT_EPT_VIOLATION		= 48,
 	VMX_EXIT_EPT_MISCONFIG		= 49,
 	VMX_EXIT_INVEPT			= 50,
+	VMX_EXIT_PREEMPTION_TIMER	= 52,
 	VMX_EXIT_INVVPID		= 53,
 	VMX_EXIT_XSETBV			= 55,
 	VMX_EXIT_VMFUNC			= 59,

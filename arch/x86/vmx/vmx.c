@@ -34,6 +34,7 @@
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
 #include <asm/traps.h>
+#include <asm/tsc.h>
 
 #include "../x86.h"
 #include "vmcs.h"
@@ -87,6 +88,7 @@ struct vmx_vcpu {
 
 	u16 vpid;			/* 0: no VPID, entries flush */
 	u64 eptp;
+	u32 pin_ctls;			/* copy of VMCS_PIN_CTLS */
 	u32 proc_ctls;			/* copy of VMCS_PROC_CTLS */
 	u32 entry_ctls;			/* copy of VMCS_ENTRY_CTLS */
 	bool need_flush;		/* EPT and VPID contexts, next entry */
@@ -122,6 +124,7 @@ static struct {
 	u32 pin, proc, proc2, exit, entry;
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	u64 ept_vpid_cap;
+	u32 backstop;			/* VMX-preemption timer value, 0: none */
 	bool vpid;
 	bool ept_ad;
 	u64 host_msr[VMX_NR_SWITCHED];
@@ -347,6 +350,27 @@ static void vmx_remove(void)
 	vmx_vpids = NULL;
 }
 
+/*
+ * The VMX-preemption timer as a backstop for external-interrupt exiting,
+ * armed only while the guest runs with RFLAGS.IF clear (see
+ * vmx_arm_backstop()).  It counts down at the TSC rate divided by
+ * 2^IA32_VMX_MISC[4:0] (SDM 26.5.1); one host tick's worth.  The "save
+ * VMX-preemption timer value" exit control stays clear, so every VM entry
+ * starts it again from the full value in the VMCS (SDM 27.7.4).
+ */
+static void vmx_probe_backstop(bool have_timer)
+{
+	u64 misc, ticks;
+
+	vmx_cfg.backstop = 0;
+	if (!have_timer || !tsc_khz)
+		return;
+	rdmsrl(MSR_IA32_VMX_MISC, misc);
+	ticks = div_u64((u64)tsc_khz * (TICK_NSEC / NSEC_PER_USEC),
+			USEC_PER_MSEC) >> VMX_MISC_TIMER_RATE(misc);
+	vmx_cfg.backstop = clamp_t(u64, ticks, 1, U32_MAX);
+}
+
 static int vmx_probe_ctls(u64 basic)
 {
 	bool true_ctls = basic & VMX_BASIC_TRUE;
@@ -394,6 +418,7 @@ static int vmx_probe_ctls(u64 basic)
 	vmx_cfg.entry &= ~ENTRY_IA32E_GUEST;
 	if (WARN_ON(vmx_cfg.exit & EXIT_ACK_INTR))
 		return -EOPNOTSUPP;
+	vmx_probe_backstop(vmx_may_set(pin_msr, PIN_PREEMPTION_TIMER));
 	return 0;
 }
 
@@ -413,6 +438,8 @@ static int vmx_probe_ept(void)
 		vmm_err("EPT lacks 4-level walks, write-back tables or INVEPT\n");
 		return -EOPNOTSUPP;
 	}
+	/* PS in a PDE is a misconfiguration without it (SDM 29.3.2, A.10). */
+	vmx_ept_format.huge_leaves = cap & EPT_CAP_2MB;
 	vmx_cfg.ept_ad = cap & EPT_CAP_AD;
 	if (vmx_cfg.ept_ad)
 		vmx_ept_format.accessed_bit = EPT_ACCESSED;
@@ -968,20 +995,6 @@ static int vmx_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data)
 	return 0;
 }
 
-static bool vmx_pat_valid(u64 pat)
-{
-	int i;
-
-	/* Each entry is UC, WC, WT, WP, WB or UC- (SDM 13.12.2). */
-	for (i = 0; i < 8; i++) {
-		u8 type = pat >> (i * 8);
-
-		if (type > 7 || type == 2 || type == 3)
-			return false;
-	}
-	return true;
-}
-
 static int vmx_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
@@ -991,13 +1004,13 @@ static int vmx_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data)
 
 	if (slot < 0 && !field)
 		return -ENOENT;
-	if (index == MSR_IA32_CR_PAT && !vmx_pat_valid(data))
+	if (index == MSR_IA32_CR_PAT && !vmm_x86_pat_valid(data))
 		return -EINVAL;
 	/* Non-canonical bases or targets would fail VM entry (SDM 27.3.1). */
 	if ((index == MSR_LSTAR || index == MSR_CSTAR || index == MSR_FS_BASE ||
 	     index == MSR_GS_BASE || index == MSR_KERNEL_GS_BASE ||
 	     index == MSR_IA32_SYSENTER_ESP || index == MSR_IA32_SYSENTER_EIP) &&
-	    (s64)data != ((s64)(data << 16) >> 16))
+	    !vmm_x86_canonical(data))
 		return -EINVAL;
 	if (slot >= 0) {
 		vmx->msr_guest[slot].value = data;
@@ -1038,10 +1051,14 @@ static void vmx_init_host_state(struct vmx_vcpu *vmx)
 
 static void vmx_init_controls(struct vmx_vcpu *vmx)
 {
+	vmx->pin_ctls = vmx_cfg.pin;
 	vmx->proc_ctls = vmx_cfg.proc;
 	vmx->entry_ctls = vmx_cfg.entry;
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
-	vmcs_write(VMCS_PIN_CTLS, vmx_cfg.pin);
+	vmcs_write(VMCS_PIN_CTLS, vmx->pin_ctls);
+	/* The field exists only with the timer (SDM Appendix B.3.3). */
+	if (vmx_cfg.backstop)
+		vmcs_write(VMCS_PREEMPTION_TIMER, vmx_cfg.backstop);
 	vmcs_write(VMCS_PROC_CTLS, vmx->proc_ctls);
 	/* VPID 0 would fail VM entry with "enable VPID" set (SDM 27.2.1.1). */
 	vmcs_write(VMCS_PROC_CTLS2, vmx->vpid ? vmx_cfg.proc2 :
@@ -1400,6 +1417,29 @@ static void vmx_load_shadow(struct vmx_vcpu *vmx)
 	vmcs_write(VMCS_GUEST_PENDING_DBG, dbg);
 }
 
+/*
+ * External-interrupt exiting alone must end the guest's run when a host
+ * interrupt arrives, whatever the guest's RFLAGS.IF (SDM 26.2).  Bochs 2.7
+ * re-evaluates pending interrupts only when IF changes: entering a guest
+ * whose IF is clear from a host whose IF is clear, it never notices the
+ * host's timer or IPIs, and a guest spinning with interrupts off keeps the
+ * CPU forever (no tick, no signal, no reschedule; kvm_intel hangs there
+ * too).  So while the guest's IF is clear the preemption timer bounds its
+ * stay to one tick: on hardware that costs at most the exit the tick
+ * itself causes, and a guest running with IF set never sees it.
+ */
+static void vmx_arm_backstop(struct vmx_vcpu *vmx)
+{
+	bool on = vmx_cfg.backstop && !(vmx->vcpu.arch.rflags & X86_EFLAGS_IF);
+	u32 pin = on ? vmx->pin_ctls | PIN_PREEMPTION_TIMER :
+		       vmx->pin_ctls & ~PIN_PREEMPTION_TIMER;
+
+	if (pin != vmx->pin_ctls) {
+		vmx->pin_ctls = pin;
+		vmcs_write(VMCS_PIN_CTLS, pin);
+	}
+}
+
 static void vmx_load_guest_regs(struct vmx_vcpu *vmx)
 {
 	struct vmm_vcpu_x86 *arch = &vmx->vcpu.arch;
@@ -1409,6 +1449,7 @@ static void vmx_load_guest_regs(struct vmx_vcpu *vmx)
 	vmcs_write(VMCS_GUEST_RFLAGS, arch->rflags);
 	vmcs_write(VMCS_TSC_OFFSET, arch->tsc_offset);
 	vmx_load_shadow(vmx);
+	vmx_arm_backstop(vmx);
 }
 
 /*
@@ -1935,6 +1976,8 @@ static const vmx_exit_handler vmx_exit_handlers[VMX_NR_EXIT_REASONS] = {
 	[VMX_EXIT_EPT_VIOLATION]	= vmx_exit_ept_violation,
 	[VMX_EXIT_EPT_MISCONFIG]	= vmx_exit_ept_misconfig,
 	[VMX_EXIT_INVEPT]		= vmx_exit_ud,
+	/* The backstop fired: host interrupts are taken on the way out. */
+	[VMX_EXIT_PREEMPTION_TIMER]	= vmx_exit_resume,
 	[VMX_EXIT_INVVPID]		= vmx_exit_ud,
 	[VMX_EXIT_XSETBV]		= vmx_exit_xsetbv,
 	[VMX_EXIT_VMFUNC]		= vmx_exit_ud,
