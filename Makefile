@@ -4,6 +4,10 @@
 #
 #   make            build vmm.ko against KDIR
 #   make check      host-side unit tests, then the selftests inside the test VM
+#   make check-debug the selftests on vmm.ko in the test VM under the debug
+#                   kernel (KASAN, lockdep, kmemleak, UBSAN); not in check
+#   make check-intel the selftests on vmm.ko and on Debian's kvm_intel in the
+#                   Intel test VM (Bochs, VMX); not in check
 #   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
 #   make fuzz       the long robustness campaign (tools/testing/fuzz) in the test VM
@@ -25,7 +29,7 @@ KDIR ?= $(shell \
 RIG := $(REPO)/tools/testing/vm/run
 SELFTESTS := $(REPO)/tools/testing/selftests/vmm
 
-.PHONY: all modules deps check check-unit check-vm selftests demo bench fuzz clean
+.PHONY: all modules deps check check-unit check-vm check-debug check-intel selftests demo bench fuzz clean
 
 all: modules
 
@@ -47,6 +51,21 @@ check-vm: modules selftests
 
 check: deps
 	@$(REPO)/scripts/check
+
+# The rig builds the debug kernel on first use (scripts/build-debug-kernel,
+# about 18 minutes on two CPUs) and vmm.ko against it.
+check-debug: selftests
+	$(RIG) --debug-kernel --module vmm
+
+# One Bochs boot per module, the vmm pass first; both always run, and the
+# target fails if either does. One CPU: see tools/testing/vm/README.md.
+check-intel: modules selftests
+	@status=0; \
+	for module in vmm kvm; do \
+		echo "==== selftests in the Intel test VM on $$module"; \
+		$(RIG) --cpu intel --module $$module --smp 1 --timeout 3600 || status=1; \
+	done; \
+	exit $$status
 
 # The example VMM, then unmodified QEMU booting Linux with two vCPUs on vmm.
 demo: modules selftests

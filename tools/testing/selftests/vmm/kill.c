@@ -111,6 +111,7 @@ static void check_alive(void)
 
 TEST(kill_spinning)
 {
+	vmm_require_kickable_guest();
 	for (int i = 0; i < 4; i++)
 		kill_child_in_guest(1, GUEST(spinner));
 	check_alive();
@@ -118,6 +119,7 @@ TEST(kill_spinning)
 
 TEST(kill_spinning_smp)
 {
+	vmm_require_kickable_guest();
 	for (int i = 0; i < 3; i++)
 		kill_child_in_guest(3, GUEST(spinner));
 	check_alive();

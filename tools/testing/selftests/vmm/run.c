@@ -104,6 +104,7 @@ TEST(signal_interrupts_guest)
 	pthread_t thread;
 	uint64_t start;
 
+	vmm_require_kickable_guest();
 	install_handler(SIGUSR1);
 	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 0x51);
 

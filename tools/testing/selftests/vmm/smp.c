@@ -177,6 +177,7 @@ TEST(kick_other_thread)
 	struct spin_vcpu s[NR];
 	pthread_t threads[NR];
 
+	vmm_require_kickable_guest();
 	sigemptyset(&sa.sa_mask);
 	TEST_ASSERT_OK(sigaction(SIGUSR1, &sa, NULL));
 	vmm_vm_load_code(vm, 0, GUEST(spinner));

@@ -328,6 +328,12 @@ void vmm_vcpu_load_idt(struct vmm_vcpu *vcpu);
 const struct kvm_cpuid_entry2 *vmm_cpuid_entry(uint32_t function,
 					       uint32_t index);
 bool vmm_cpu_is_intel(void);
+/*
+ * Skips the case where the host cannot interrupt a guest that spins with
+ * IF=0 and never exits (Bochs 2.7, the Intel test VM): call it before
+ * running such a guest, which would otherwise wedge a host CPU.
+ */
+void vmm_require_kickable_guest(void);
 
 uint64_t vmm_now_ns(void);
 
