@@ -58,10 +58,9 @@ void vmm_x86_inject_pending(struct vmm_vcpu *vcpu)
 	}
 	/*
 	 * An interrupt that has to wait, or userspace asking when it may
-	 * inject: exit as soon as the guest is interruptible, which may be
-	 * right after entry.
+	 * inject (which KVM ignores with its in-kernel PIC): exit as soon as
+	 * the guest is interruptible, which may be right after entry.
 	 */
-	/* KVM ignores request_interrupt_window with its in-kernel PIC. */
 	if (a->intr.pending || (vcpu->run->request_interrupt_window && !a->lapic))
 		irq_window = true;
 	/* An interrupt the in-kernel LAPIC holds goes at the next window. */
@@ -134,6 +133,15 @@ void vmm_x86_reinject(struct vmm_vcpu *vcpu, const struct vmm_event *ev)
 {
 	struct vmm_vcpu_x86 *a = &vcpu->arch;
 
+	/*
+	 * Software interrupts and exceptions (INT n, INT3, INTO, INT1) are
+	 * not replayed, whatever type the vendor reports them with: RIP still
+	 * points at the instruction, which raises them again (APM 15.7.2,
+	 * SDM 28.2.4).
+	 */
+	if (ev->type == VMM_EVENT_EXCEPTION &&
+	    (ev->vector == BP_VECTOR || ev->vector == OF_VECTOR))
+		return;
 	switch (ev->type) {
 	case VMM_EVENT_EXCEPTION:
 		a->exception = *ev;

@@ -576,9 +576,8 @@ static void svm_set_nmi_window(struct vmm_vcpu *vcpu, bool on)
 
 /*
  * An exit in the middle of delivering an event (e.g. a nested page fault
- * on the IDT) leaves it in EXITINTINFO: deliver it again (APM 15.7.2).
- * Software interrupts and INT3/INTO are not replayed: RIP still points at
- * the instruction, which raises them again.
+ * on the IDT) leaves it in EXITINTINFO: deliver it again (APM 15.7.2);
+ * vmm_x86_reinject() decides what is replayed.
  */
 static void svm_save_exit_int_info(struct svm_vcpu *svm)
 {
@@ -589,9 +588,7 @@ static void svm_save_exit_int_info(struct svm_vcpu *svm)
 	struct vmm_event ev;
 
 	c->event_inj = 0;
-	if (!(info & SVM_EVT_VALID) || type == SVM_EVT_TYPE_SOFT)
-		return;
-	if (type == SVM_EVT_TYPE_EXC && (vector == BP_VECTOR || vector == OF_VECTOR))
+	if (!(info & SVM_EVT_VALID))
 		return;
 	ev = (struct vmm_event) {
 		.pending = true,

@@ -1097,40 +1097,20 @@ static void vmx_init_controls(struct vmx_vcpu *vmx)
 	vmx_init_host_state(vmx);
 }
 
-/* The architectural power-on state, as svm_reset_state() (SDM 11.1.1). */
+/*
+ * The architectural power-on state (SDM 11.1.1): what INIT also sets, plus
+ * what the VMCS holds besides the registers the ops reach (DR7, PAT,
+ * pending debug exceptions and events, PDPTEs).
+ */
 static void vmx_reset_state(struct vmx_vcpu *vmx)
 {
-	struct vmm_vcpu *vcpu = &vmx->vcpu;
-	struct kvm_segment seg = {
-		.limit = 0xffff, .type = 3, .s = 1, .present = 1,
-	};
-	struct kvm_dtable dt = { .limit = 0xffff };
 	unsigned long flags;
 	int i;
 
-	for (i = VMM_SEG_ES; i <= VMM_SEG_GS; i++)
-		vmx_set_segment(vcpu, &seg, i);
-	seg.selector = 0xf000;
-	seg.base = 0xffff0000;
-	seg.type = 0xb;
-	vmx_set_segment(vcpu, &seg, VMM_SEG_CS);
-	seg = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
-	vmx_set_segment(vcpu, &seg, VMM_SEG_LDTR);
-	seg.type = 0xb;
-	vmx_set_segment(vcpu, &seg, VMM_SEG_TR);
-	vmx_set_dtable(vcpu, &dt, false);
-	vmx_set_dtable(vcpu, &dt, true);
-
-	vmx_set_efer(vcpu, 0);
-	vmx_set_cr(vcpu, 0, VMM_CR0_RESET);
-	vmx_set_cr(vcpu, 4, 0);
-	vmx_set_cr(vcpu, 3, 0);
-	vmx_set_cr(vcpu, 2, 0);
-	vmx->cr8 = 0;
+	vmm_x86_init_vcpu(&vmx->vcpu);
 	if (vmx_get(vmx, &flags)) {
 		vmcs_write(VMCS_GUEST_DR7, VMM_DR7_RESET);
 		vmcs_write(VMCS_GUEST_PAT, VMX_PAT_RESET);
-		vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, 0);
 		vmcs_write(VMCS_GUEST_PENDING_DBG, 0);
 		vmcs_write(VMCS_ENTRY_INTR_INFO, 0);
 		for (i = 0; i < 4; i++)
@@ -1138,11 +1118,6 @@ static void vmx_reset_state(struct vmx_vcpu *vmx)
 		vmx_put(flags);
 	}
 	vmx->pdptes_dirty = false;
-	memset(vcpu->arch.gpr, 0, sizeof(vcpu->arch.gpr));
-	vcpu->arch.rip = 0xfff0;
-	vcpu->arch.rflags = X86_EFLAGS_FIXED;
-	/* EDX holds the processor signature after reset. */
-	vcpu->arch.gpr[VMM_RDX] = cpuid_eax(1);
 }
 
 static struct vmm_vcpu *vmx_vcpu_alloc(void)
@@ -1517,9 +1492,8 @@ static bool vmx_guest_xcr0_differs(struct vmm_vcpu *vcpu)
 
 /*
  * An exit in the middle of delivering an event leaves it in the
- * IDT-vectoring information: deliver it again (SDM 28.2.4), under the same
- * rules as svm_save_exit_int_info(): INTn, INT3, INTO and INT1 are not
- * replayed, RIP still points at the instruction.
+ * IDT-vectoring information: deliver it again (SDM 28.2.4);
+ * vmm_x86_reinject() decides what is replayed.
  */
 static void vmx_save_idt_vectoring(struct vmx_vcpu *vmx, u32 info)
 {
@@ -1527,10 +1501,7 @@ static void vmx_save_idt_vectoring(struct vmx_vcpu *vmx, u32 info)
 	u8 vector = info & INTR_INFO_VECTOR_MASK;
 	struct vmm_event ev;
 
-	if (!(info & INTR_INFO_VALID) || type > INTR_TYPE_HW_EXCEPTION)
-		return;
-	if (type == INTR_TYPE_HW_EXCEPTION &&
-	    (vector == BP_VECTOR || vector == OF_VECTOR))
+	if (!(info & INTR_INFO_VALID))
 		return;
 	ev = (struct vmm_event) {
 		.pending = true,
