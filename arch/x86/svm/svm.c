@@ -648,10 +648,17 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 	if (test_and_clear_bit(VMM_REQ_TLB_FLUSH, &vcpu->requests))
 		svm->asid_generation = 0;
 	if (need_resched() || !vmm_cpu_enabled()) {
+		/*
+		 * Decided before preempt_enable(): on a preemptible kernel it
+		 * schedules and clears the flag, and the retry would become
+		 * an -EIO.
+		 */
+		int r = vmm_cpu_enabled() ? -EAGAIN : -EIO;
+
 		WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 		local_irq_enable();
 		preempt_enable();
-		return need_resched() ? -EAGAIN : -EIO;
+		return r;
 	}
 
 	svm_assign_asid(svm, sd, cpu);

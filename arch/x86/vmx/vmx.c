@@ -1591,9 +1591,12 @@ static int vmx_vcpu_run(struct vmm_vcpu *vcpu)
 	if (test_and_clear_bit(VMM_REQ_TLB_FLUSH, &vcpu->requests))
 		vmx->need_flush = true;
 	if (need_resched() || !vmm_cpu_enabled()) {
+		/* Decided before vmx_put(): see svm_vcpu_run(). */
+		int r = vmm_cpu_enabled() ? -EAGAIN : -EIO;
+
 		WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 		vmx_put(flags);
-		return need_resched() ? -EAGAIN : -EIO;
+		return r;
 	}
 
 	vmx_flush(vmx);
