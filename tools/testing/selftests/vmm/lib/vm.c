@@ -308,6 +308,15 @@ static bool host_is_bochs(void)
  */
 void vmm_require_kickable_guest(void)
 {
+	/*
+	 * vmm's VT-x backend arms the VMX-preemption timer whenever the
+	 * guest runs with IF=0 (vmx_arm_backstop() in arch/x86/vmx/vmx.c),
+	 * so such a guest leaves the CPU within a tick even under Bochs:
+	 * only kvm_intel needs the skip.
+	 */
+	if (access("/sys/module/vmm", F_OK) == 0 &&
+	    access("/sys/module/kvm_intel", F_OK) != 0)
+		return;
 	if (vmm_cpu_is_intel() && host_is_bochs())
 		TEST_SKIP("Bochs 2.7 VMX ignores external-interrupt exiting "
 			  "while the guest has IF=0, so a spinning guest "
