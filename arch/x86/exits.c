@@ -95,12 +95,55 @@ static struct vmm_vcpu *emu_vcpu(struct x86_emu_ctxt *ctxt)
 	return ctxt->priv;
 }
 
+/*
+ * Whether the decoded instruction accesses memory only through its one
+ * explicit operand (ModRM or moffs), so that the access the nested fault
+ * reported is necessarily that operand's.  Not so for string instructions,
+ * stack accesses (PUSH/POP/CALL r/m), and BT* with a register bit offset,
+ * which may reach another page at the same page offset.
+ */
+static bool emu_one_mem_operand(const struct x86_emu_insn *d)
+{
+	if (d->opmap == 0 && d->opcode >= 0xa0 && d->opcode <= 0xa3)
+		return true;			/* MOV moffs */
+	if (!d->has_modrm || d->mod == 3)
+		return false;
+	if (d->opmap == 0)
+		return d->opcode != 0x8f &&	/* POP r/m */
+		       !(d->opcode == 0xff && (d->reg & 7) >= 2);
+	if (d->opmap == 1)
+		return d->opcode != 0xa3 && d->opcode != 0xab &&
+		       d->opcode != 0xb3 && d->opcode != 0xbb;
+	return false;
+}
+
+/*
+ * The guest page walk the hardware just did need not be done again: when
+ * the nested fault was on the final translation of the instruction's only
+ * memory operand, its GPA is the answer (the guest's permission checks
+ * passed, or it would have been a #PF).  The page offset must match too,
+ * as a last check that this is the access the fault was about (KVM uses
+ * the same shortcut).
+ */
+static bool emu_translate_npf(struct x86_emu_ctxt *ctxt, u64 la, u64 *gpa)
+{
+	struct vmm_vcpu_x86 *arch = &emu_vcpu(ctxt)->arch;
+
+	if (!arch->npf_gpa_valid || !emu_one_mem_operand(&ctxt->d) ||
+	    offset_in_page(la) != offset_in_page(arch->npf_gpa))
+		return false;
+	*gpa = arch->npf_gpa;
+	return true;
+}
+
 static int emu_translate(struct x86_emu_ctxt *ctxt, u64 la, u32 access,
 			 u64 *gpa)
 {
 	struct vmm_vcpu *vcpu = emu_vcpu(ctxt);
 	u32 err;
 
+	if (emu_translate_npf(ctxt, la, gpa))
+		return X86_EMU_OK;
 	if (vmm_ops->get_cpl(vcpu) == 3)
 		access |= VMM_ACCESS_USER;
 	if (vmm_x86_translate(vcpu, la, access, gpa, &err))
@@ -347,10 +390,15 @@ static int vmm_x86_emulate(struct vmm_vcpu *vcpu)
 	arch->pio.done &= arch->pio.in;	/* keep completed IN data only */
 	ctxt->ops = &vmm_x86_emu_ops;
 	ctxt->priv = vcpu;
-	if (!vmm_x86_emu_setup(vcpu))
+	if (!vmm_x86_emu_setup(vcpu)) {
+		arch->npf_gpa_valid = false;
 		return vmm_x86_emulation_failed(vcpu);
+	}
 
 	r = x86_emulate(ctxt);
+	/* The hint belongs to this instruction: keep it only for its re-run. */
+	if (r != X86_EMU_RETRY)
+		arch->npf_gpa_valid = false;
 	switch (r) {
 	case X86_EMU_OK:
 		memcpy(arch->gpr, ctxt->gpr, sizeof(arch->gpr));
@@ -471,7 +519,8 @@ int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
  * A nested page fault: map the page if gpa is RAM the access may use,
  * otherwise emulate the instruction as an MMIO access.
  */
-int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
+int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch,
+		     bool final)
 {
 	struct vmm_npt_cache *cache = &vcpu->arch.npt_cache;
 	struct vmm_vm *vm = vcpu->vm;
@@ -492,6 +541,8 @@ int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch)
 		if (fetch)	/* executing from MMIO cannot be emulated */
 			return vmm_x86_exit_internal_error(vcpu,
 					KVM_INTERNAL_ERROR_EMULATION, gpa, 0);
+		vcpu->arch.npf_gpa = gpa;
+		vcpu->arch.npf_gpa_valid = final;
 		return vmm_x86_emulate(vcpu);
 	}
 	if (r)

@@ -230,6 +230,7 @@ void vmm_x86_init_vcpu(struct vmm_vcpu *vcpu)
 	a->nmi_iret_seen = false;
 	a->nmi_singlestep = false;
 	a->pending_io = VMM_IO_NONE;
+	a->npf_gpa_valid = false;
 }
 
 /*

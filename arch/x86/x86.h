@@ -41,7 +41,8 @@ long vmm_x86_vcpu_msrs(struct vmm_vcpu *vcpu, struct kvm_msrs __user *um,
 /* arch/x86/exits.c: handlers shared by the vendors */
 int vmm_x86_exit_io(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
 		    bool in, bool string, u64 next_rip);
-int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch);
+int vmm_x86_exit_npf(struct vmm_vcpu *vcpu, u64 gpa, bool write, bool fetch,
+		     bool final);
 int vmm_x86_exit_cpuid(struct vmm_vcpu *vcpu);
 int vmm_x86_exit_hlt(struct vmm_vcpu *vcpu);
 int vmm_x86_exit_rdmsr(struct vmm_vcpu *vcpu);

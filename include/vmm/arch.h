@@ -152,6 +152,13 @@ struct vmm_vcpu_x86 {
 	struct vmm_mmio mmio;		/* the access userspace is handling */
 	int nr_mmio_reads;
 	struct vmm_mmio mmio_reads[VMM_MMIO_READS];
+	/*
+	 * The GPA whose nested page fault led to this emulation, when the
+	 * hardware faulted on the final translation of a data access rather
+	 * than on a guest page-table entry (see emu_translate()).
+	 */
+	u64 npf_gpa;
+	bool npf_gpa_valid;
 };
 
 struct vmm_pic;

@@ -834,13 +834,18 @@ static int svm_exit_task_switch(struct svm_vcpu *svm)
 			svm->vmcb->control.exit_info_1);
 }
 
-/* EXITINFO1 is a #PF-style error code, EXITINFO2 the GPA (APM 15.25.6). */
+/*
+ * EXITINFO1 is a #PF-style error code, EXITINFO2 the GPA (APM 15.25.6);
+ * bit 32 of EXITINFO1 says the fault hit the final guest-physical address,
+ * bit 33 that it hit a guest page-table entry during the walk.
+ */
 static int svm_exit_npf(struct svm_vcpu *svm)
 {
 	u64 err = svm->vmcb->control.exit_info_1;
 
 	return vmm_x86_exit_npf(&svm->vcpu, svm->vmcb->control.exit_info_2,
-				err & SVM_NPF_WRITE, err & SVM_NPF_FETCH);
+				err & SVM_NPF_WRITE, err & SVM_NPF_FETCH,
+				err & SVM_NPF_FINAL);
 }
 
 typedef int (*svm_exit_handler)(struct svm_vcpu *svm);

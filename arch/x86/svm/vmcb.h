@@ -86,6 +86,7 @@ enum svm_intercept_word {
 #define SVM_NPF_PRESENT		BIT_ULL(0)
 #define SVM_NPF_WRITE		BIT_ULL(1)
 #define SVM_NPF_FETCH		BIT_ULL(4)
+#define SVM_NPF_FINAL		BIT_ULL(32)	/* at the final GPA, not a table */
 
 /* CPUID Fn8000_000A EDX */
 #define SVM_FEATURE_NPT		BIT(0)

@@ -202,6 +202,8 @@
 #define EPT_QUAL_READ			BIT_ULL(0)
 #define EPT_QUAL_WRITE			BIT_ULL(1)
 #define EPT_QUAL_FETCH			BIT_ULL(2)
+#define EPT_QUAL_LA_VALID		BIT_ULL(7)
+#define EPT_QUAL_FINAL			BIT_ULL(8)	/* with LA_VALID */
 #define EPT_QUAL_NMI_UNBLOCKED		BIT_ULL(12)
 
 /*

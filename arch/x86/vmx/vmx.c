@@ -1892,18 +1892,24 @@ static int vmx_exit_xsetbv(struct vmx_vcpu *vmx)
 	return vmm_x86_skip_or_fail(vcpu);
 }
 
-/* The GPA comes from the VMCS, the access from the qualification (SDM 28.2.1). */
+/*
+ * The GPA comes from the VMCS, the access from the qualification (SDM Vol.
+ * 3C 28.2.1, Table 28-7): bit 8, meaningful only with bit 7 (a linear
+ * address exists), says the access was to the final translation rather
+ * than to a guest paging-structure entry.
+ */
 static int vmx_exit_ept_violation(struct vmx_vcpu *vmx)
 {
 	unsigned long flags;
 	u64 q = vmx->exit_qual, gpa = 0;
+	u64 final = EPT_QUAL_LA_VALID | EPT_QUAL_FINAL;
 
 	if (vmx_get(vmx, &flags)) {
 		gpa = vmcs_read(VMCS_GUEST_PHYS_ADDR);
 		vmx_put(flags);
 	}
 	return vmm_x86_exit_npf(&vmx->vcpu, gpa, q & EPT_QUAL_WRITE,
-				q & EPT_QUAL_FETCH);
+				q & EPT_QUAL_FETCH, (q & final) == final);
 }
 
 /* vmm never writes a misconfigured entry: the guest must not go on. */

@@ -285,6 +285,42 @@ TEST(mmio_long)
 	run_mmio_steps(vcpu, GUEST_MMIO, steps, ARRAY_SIZE(steps), true);
 }
 
+/*
+ * MOVS between MMIO and RAM at the same page offset: the GPA of the nested
+ * fault belongs to the MMIO access alone, and applying it to the RAM side
+ * would turn that access into a second MMIO exit.
+ */
+#define SAME_OFF_RAM	(GUEST_DATA + 0x3000)
+
+GUEST_CODE(mmio_same_offset,
+	".code64\n"
+	"mov $" S(GUEST_MMIO) ", %rbx\n"
+	"cld\n"
+	/* MOVSQ from MMIO+0x80 to RAM+0x80. */
+	"lea 0x80(%rbx), %rsi\n"
+	"mov $" S(SAME_OFF_RAM) " + 0x80, %rdi\n"
+	"movsq\n"
+	"mov " S(SAME_OFF_RAM) " + 0x80, %rax\n"
+	GUEST_REPORT_RAX
+	/* MOVSL from RAM+0x100 to MMIO+0x100. */
+	"movl $0x5a5aa5a5, " S(SAME_OFF_RAM) " + 0x100\n"
+	"mov $" S(SAME_OFF_RAM) " + 0x100, %rsi\n"
+	"lea 0x100(%rbx), %rdi\n"
+	"movsl\n"
+	GUEST_DONE);
+
+TEST(mmio_same_offset)
+{
+	static const struct mmio_step steps[] = {
+		{ false, 0x80, 8, 0x0123456789abcdefull, 0x0123456789abcdefull },
+		{ true, 0x100, 4, 0x5a5aa5a5, 0 },
+	};
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64,
+						 GUEST(mmio_same_offset));
+
+	run_mmio_steps(vcpu, GUEST_MMIO, steps, ARRAY_SIZE(steps), true);
+}
+
 /* Real mode reaches the legacy hole at 0xa0000 through DS = 0xa000. */
 GUEST_CODE(mmio_real,
 	".code16\n"
