@@ -11,6 +11,8 @@
 #   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
 #   make fuzz       the long robustness campaign (tools/testing/fuzz) in the test VM
+#   make fuzz-emulator libFuzzer on the x86 emulator on the host for
+#                   VMM_FUZZ_SECONDS (default 600); not in check or fuzz
 #   make clean
 #
 # KDIR defaults to the running kernel's build tree and falls back to the
@@ -81,6 +83,11 @@ bench: modules
 fuzz: modules
 	$(MAKE) -C $(REPO)/tools/testing/fuzz
 	$(RIG) --module vmm --timeout 2700 -- $(REPO)/tools/testing/fuzz/run-long
+
+# Host only, no VM or module: tools/testing/selftests/vmm/emulator.
+.PHONY: fuzz-emulator
+fuzz-emulator:
+	$(MAKE) -C $(SELFTESTS)/emulator fuzz
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(REPO) clean 2>/dev/null || true

@@ -293,7 +293,13 @@ static int decode_prefixes(struct x86_emu_ctxt *ctxt, struct decode_state *s,
 			return r;
 		switch (b) {
 		case 0x26: case 0x2e: case 0x36: case 0x3e:
-			d->seg_override = (b >> 3) & 3;
+			/*
+			 * Ignored in 64-bit mode (SDM Vol. 1 3.3.7.1): they
+			 * neither undo an earlier FS/GS nor turn a fault on a
+			 * non-canonical address from #SS into #GP or back.
+			 */
+			if (!mode64(ctxt))
+				d->seg_override = (b >> 3) & 3;
 			break;
 		case 0x64: case 0x65:
 			d->seg_override = X86_SEG_FS + (b & 1);
@@ -745,7 +751,11 @@ static u64 ea_modrm16(const struct x86_emu_ctxt *ctxt, int *seg)
 	return ea & 0xffff;
 }
 
-/* Effective address of the ModRM memory operand (SDM Vol. 1 3.7.5). */
+/*
+ * Effective address of the ModRM memory operand (SDM Vol. 1 3.7.5). SS is
+ * the default segment for RSP and RBP bases only: R12 and R13 share their
+ * low three bits but default to DS (SDM Vol. 1 table 3-5).
+ */
 static u64 ea_modrm(const struct x86_emu_ctxt *ctxt, int *seg)
 {
 	const struct x86_emu_insn *d = &ctxt->d;
@@ -762,14 +772,14 @@ static u64 ea_modrm(const struct x86_emu_ctxt *ctxt, int *seg)
 		index = ((d->sib >> 3) & 7) | ((d->rex & 2) << 2);
 		if (!(d->mod == 0 && (d->sib & 7) == 5)) {
 			ea += ctxt->gpr[base];
-			if ((base & 7) == X86_RSP || (base & 7) == X86_RBP)
+			if (base == X86_RSP || base == X86_RBP)
 				*seg = X86_SEG_SS;
 		}
 		if (index != X86_RSP)
 			ea += ctxt->gpr[index] << (d->sib >> 6);
 	} else if (!(d->mod == 0 && (d->modrm & 7) == 5)) {
 		ea += ctxt->gpr[d->rm];
-		if ((d->rm & 7) == X86_RBP)
+		if (d->rm == X86_RBP)
 			*seg = X86_SEG_SS;
 	}
 	if (d->seg_override >= 0)
@@ -1314,8 +1324,9 @@ static int em_bt(struct x86_emu_ctxt *ctxt)
 }
 
 /*
- * CMPXCHG r/m, r (0F B0/B1). On mismatch the destination is written back
- * unchanged and the accumulator loaded (SDM CMPXCHG).
+ * CMPXCHG r/m, r (0F B0/B1). On mismatch a memory destination is written
+ * back unchanged and the accumulator loaded (SDM CMPXCHG); a register
+ * destination is left alone, so a 32-bit one keeps its upper half.
  */
 static int em_cmpxchg(struct x86_emu_ctxt *ctxt)
 {
@@ -1335,16 +1346,24 @@ static int em_cmpxchg(struct x86_emu_ctxt *ctxt)
 	opnd_load(ctxt, &src);
 	opnd_load(ctxt, &acc);
 	alu_op(ALU_CMP, bytes, acc.val, dst.val, 0, &flags);
-	r = opnd_store(ctxt, &dst, acc.val == dst.val ? src.val : dst.val);
-	if (r)
-		return r;
+	if (acc.val == dst.val || dst.mem) {
+		r = opnd_store(ctxt, &dst,
+			       acc.val == dst.val ? src.val : dst.val);
+		if (r)
+			return r;
+	}
 	if (acc.val != dst.val)
 		opnd_store(ctxt, &acc, dst.val);
 	update_flags(ctxt, X86_EMU_FLAGS_ARITH, flags);
 	return finish(ctxt);
 }
 
-/* XADD r/m, r (0F C0/C1). */
+/*
+ * XADD r/m, r (0F C0/C1): the source gets the old destination, then the
+ * destination the sum, so XADD reg, reg with one register leaves the sum.
+ * A memory destination is written first: the register file must not
+ * change if the write does not complete.
+ */
 static int em_xadd(struct x86_emu_ctxt *ctxt)
 {
 	const struct x86_emu_insn *d = &ctxt->d;
@@ -1361,10 +1380,13 @@ static int em_xadd(struct x86_emu_ctxt *ctxt)
 		return r;
 	opnd_load(ctxt, &src);
 	res = alu_op(ALU_ADD, bytes, dst.val, src.val, 0, &flags);
+	if (!dst.mem)
+		opnd_store(ctxt, &src, dst.val);
 	r = opnd_store(ctxt, &dst, res);
 	if (r)
 		return r;
-	opnd_store(ctxt, &src, dst.val);
+	if (dst.mem)
+		opnd_store(ctxt, &src, dst.val);
 	update_flags(ctxt, X86_EMU_FLAGS_ARITH, flags);
 	return finish(ctxt);
 }
@@ -1427,6 +1449,15 @@ static void str_batch(struct x86_emu_ctxt *ctxt, struct str_op *s,
 			n = str_room(ctxt, s->si, s->src_la, s->size);
 		if (s->uses_dst && n > str_room(ctxt, s->di, s->dst_la, s->size))
 			n = str_room(ctxt, s->di, s->dst_la, s->size);
+		/*
+		 * MOVS reads a whole batch before writing it, but hardware
+		 * moves the items in order (SDM Vol. 2B REP, MOVS): when the
+		 * destination starts inside the source range, a later item
+		 * reads what an earlier one stored. Stop before the overlap.
+		 */
+		if (s->uses_src && s->uses_dst && s->dst_la > s->src_la &&
+		    s->dst_la - s->src_la < n * s->size)
+			n = (s->dst_la - s->src_la) / s->size;
 		if (!n)
 			n = 1;	/* one item straddling a page: split access */
 		if (n > 1 && !str_batch_ok(ctxt, s))

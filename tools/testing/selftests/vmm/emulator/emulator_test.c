@@ -485,9 +485,12 @@ static void run_table(const struct tcase *cases, size_t n)
 #include "generated.h"
 #include "lengths.h"
 #include "differential.h"
+#include "fuzz_seeds.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--write-seeds"))
+		return write_seeds(argv[2]);
 	run_table(cases, ARRAY_SIZE(cases));
 	run_generated();
 	run_lengths();
