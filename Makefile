@@ -10,6 +10,8 @@
 #                   Intel test VM (Bochs, VMX); not in check
 #   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
+#   make bench-intel the exit benchmarks against Debian's kvm_intel in one
+#                   boot of the Intel test VM (Bochs); not in bench
 #   make fuzz       the long robustness campaign (tools/testing/fuzz) in the test VM
 #   make fuzz-emulator libFuzzer on the x86 emulator on the host for
 #                   VMM_FUZZ_SECONDS (default 600); not in check or fuzz
@@ -31,7 +33,7 @@ KDIR ?= $(shell \
 RIG := $(REPO)/tools/testing/vm/run
 SELFTESTS := $(REPO)/tools/testing/selftests/vmm
 
-.PHONY: all modules deps check check-unit check-vm check-debug check-intel selftests demo bench fuzz clean
+.PHONY: all modules deps check check-unit check-vm check-debug check-intel selftests demo bench bench-intel fuzz clean
 
 all: modules
 
@@ -78,6 +80,11 @@ demo: modules selftests
 
 bench: modules
 	$(REPO)/tools/bench/run
+
+# pio, cpuid, msr and mmio, 3 rounds, in one Bochs boot: about 7 minutes,
+# plus any wait for another Bochs (one runs at a time).
+bench-intel: modules
+	$(REPO)/tools/bench/run --cpu intel
 
 # About 17 minutes of random ioctls, random guests, kill -9 rounds and load.
 fuzz: modules
