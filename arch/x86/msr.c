@@ -46,8 +46,12 @@ bool vmm_x86_pat_valid(u64 pat)
 static const u32 vmm_msrs_to_save[] = {
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 	MSR_STAR, MSR_CSTAR, MSR_KERNEL_GS_BASE, MSR_SYSCALL_MASK, MSR_LSTAR,
-	MSR_IA32_TSC, MSR_IA32_CR_PAT, MSR_EFER,
+	MSR_IA32_TSC, MSR_IA32_CR_PAT, MSR_EFER, MSR_IA32_MISC_ENABLE,
 };
+
+/* IA32_MISC_ENABLE bits the guest may not change (they describe the PMU). */
+#define VMM_MISC_ENABLE_RO	(MSR_IA32_MISC_ENABLE_PEBS_UNAVAIL | \
+				 MSR_IA32_MISC_ENABLE_BTS_UNAVAIL)
 
 static int vmm_x86_mtrr_index(u32 index)
 {
@@ -99,6 +103,9 @@ int vmm_x86_get_msr(struct vmm_vcpu *vcpu, u32 index, u64 *data, bool host)
 		break;
 	case MSR_MTRRcap:
 		*data = VMM_MTRR_CAP;
+		break;
+	case MSR_IA32_MISC_ENABLE:
+		*data = a->misc_enable;
 		break;
 	case VMM_MSR_KVM_WALL_CLOCK:
 	case VMM_MSR_KVM_SYSTEM_TIME:
@@ -187,6 +194,21 @@ int vmm_x86_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data, bool host)
 		if (!host && ((data ^ a->apic_base) & MSR_IA32_APICBASE_BSP))
 			return -EINVAL;
 		a->apic_base = data;
+		break;
+	/*
+	 * Linux's early boot on an Intel CPU reads it to clear XD Bit
+	 * Disable, and takes the #GP of an unknown MSR with no IDT yet: a
+	 * triple fault.  Stored as written, as KVM does, except that the
+	 * guest cannot change the PMU bits and writes to EMON are ignored.
+	 */
+	case MSR_IA32_MISC_ENABLE:
+		if (!host) {
+			if ((data ^ a->misc_enable) & VMM_MISC_ENABLE_RO)
+				return -EINVAL;
+			data = (data & ~MSR_IA32_MISC_ENABLE_EMON) |
+			       (a->misc_enable & MSR_IA32_MISC_ENABLE_EMON);
+		}
+		a->misc_enable = data;
 		break;
 	case VMM_MSR_KVM_WALL_CLOCK:
 		a->kvm_wall_clock = data;

@@ -168,6 +168,9 @@ int vmm_arch_vcpu_init(struct vmm_vcpu *vcpu)
 		return r;
 	arch->xcr0 = XFEATURE_MASK_FP;
 	arch->mcg_cap = VMM_MCE_BANKS | BIT_ULL(8);	/* MCG_CTL_P */
+	/* No PEBS, no BTS: the guest has no PMU (SDM Vol. 4 Table 2-2). */
+	arch->misc_enable = MSR_IA32_MISC_ENABLE_PEBS_UNAVAIL |
+			    MSR_IA32_MISC_ENABLE_BTS_UNAVAIL;
 	arch->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
 			  (vcpu->id == 0 ? MSR_IA32_APICBASE_BSP : 0);
 	arch->dr6 = VMM_DR6_RESET;

@@ -98,6 +98,7 @@ struct vmm_vcpu_x86 {
 	s64 tsc_offset;		/* guest TSC = host TSC + tsc_offset */
 	u64 apic_base;
 	u64 mtrr[28];		/* fixed (11), default type, 8 variable pairs */
+	u64 misc_enable;	/* IA32_MISC_ENABLE (0x1a0) */
 	u64 mcg_cap;
 	u64 mcg_ctl;
 	u64 mcg_status;

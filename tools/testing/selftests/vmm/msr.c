@@ -331,4 +331,55 @@ TEST(guest_unknown_gp)
 	vmm_guest_done(vcpu);
 }
 
+/*
+ * IA32_MISC_ENABLE: Linux reads it early on an Intel CPU (verify_cpu) with
+ * no IDT yet. The PMU bits are read-only to the guest (#GP on a change),
+ * the rest is stored as written.
+ */
+#define MISC_ENABLE		0x1a0
+#define MISC_PMU_BITS		((1u << 11) | (1u << 12))	/* BTS, PEBS unavail */
+
+GUEST_CODE(guest_misc_enable,
+	".code64\n"
+	"mov $" S(MISC_ENABLE) ", %ecx\n"
+	"rdmsr\n"
+	GUEST_REPORT_EAX
+	"or $1, %eax\n"			/* fast strings */
+	"wrmsr\n"
+	"rdmsr\n"
+	GUEST_REPORT_EAX
+	"xor $" S(MISC_PMU_BITS) ", %eax\n"	/* faults */
+	"wrmsr\n"
+	"rdmsr\n"
+	GUEST_REPORT_EAX
+	GUEST_DONE
+	GUEST_LABEL(misc_gp_handler)
+	"pop %rax\n"
+	"mov $13, %eax\n"
+	GUEST_REPORT_EAX
+	"addq $2, (%rsp)\n"
+	"iretq\n");
+GUEST_LABEL_DECL(misc_gp_handler);
+
+TEST(misc_enable)
+{
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64,
+						 GUEST(guest_misc_enable));
+	uint32_t v;
+
+	vmm_vm_set_idt_gate(vcpu->vm, 13,
+			    GUEST_LABEL_GPA(guest_misc_enable, misc_gp_handler));
+	vmm_vcpu_load_idt(vcpu);
+	v = vmm_guest_report(vcpu);
+	TEST_ASSERT(v & MISC_PMU_BITS, "MISC_ENABLE %#x: no PMU bits", v);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), v | 1);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 13);	/* the #GP */
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), v | 1);
+	vmm_guest_done(vcpu);
+	TEST_ASSERT_EQ(get_msr(vcpu, MISC_ENABLE), (uint64_t)(v | 1));
+	/* Userspace restores any value (QEMU does at reset). */
+	set_msr(vcpu, MISC_ENABLE, 1);
+	TEST_ASSERT_EQ(get_msr(vcpu, MISC_ENABLE), 1);
+}
+
 TEST_MAIN()
