@@ -23,6 +23,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
+#include <linux/wait.h>
 #include <linux/kvm.h>
 
 #include <uapi/linux/vmm.h>
@@ -56,8 +57,20 @@ struct vmm_vm {
 	struct vmm_memslots __rcu *slots;
 
 	spinlock_t mmu_lock;
+	/*
+	 * Only invalidations of the process's memory that overlap a memslot
+	 * count: the process may unmap its thread stacks, or another VM's
+	 * memory, without holding up this VM's nested page faults.
+	 */
 	unsigned long mmu_seq;		/* [mmu_lock] bumped when an invalidation ends */
 	long mmu_invalidating;		/* [mmu_lock] invalidations in progress */
+	/*
+	 * All invalidations in progress, overlapping or not: vm->slots is
+	 * replaced only while there are none, so the start and the end of an
+	 * invalidation see the same slots and agree on whether it counts.
+	 */
+	long mmu_active_invalidations;	/* [mmu_lock] */
+	wait_queue_head_t mmu_idle_wq;	/* woken when that drops to 0 */
 	struct mmu_notifier mmu_notifier;
 	struct vmm_npt npt;		/* [mmu_lock] */
 

@@ -96,7 +96,20 @@ static void vmm_memslots_replace(struct vmm_vm *vm, struct vmm_memslots *new,
 {
 	struct vmm_memslots *old = vmm_memslots(vm);
 
+	/*
+	 * Not while an invalidation is in progress: its end must see the
+	 * slots its start saw (vmm_mn_invalidate_range_end()).  New ones
+	 * cannot start meanwhile: they take mmu_lock to begin.
+	 */
+	spin_lock(&vm->mmu_lock);
+	while (vm->mmu_active_invalidations) {
+		spin_unlock(&vm->mmu_lock);
+		wait_event(vm->mmu_idle_wq,
+			   !READ_ONCE(vm->mmu_active_invalidations));
+		spin_lock(&vm->mmu_lock);
+	}
 	rcu_assign_pointer(vm->slots, new);
+	spin_unlock(&vm->mmu_lock);
 	synchronize_srcu(&vm->srcu);
 	if (vacated)
 		vmm_arch_zap_gfn_range(vm, vacated->base_gfn, vacated->npages);
@@ -426,15 +439,17 @@ static struct vmm_vm *mn_to_vm(struct mmu_notifier *mn)
 	return container_of(mn, struct vmm_vm, mmu_notifier);
 }
 
-enum vmm_hva_op { VMM_HVA_ZAP, VMM_HVA_TEST_YOUNG, VMM_HVA_CLEAR_YOUNG };
+enum vmm_hva_op { VMM_HVA_NONE, VMM_HVA_ZAP, VMM_HVA_TEST_YOUNG, VMM_HVA_CLEAR_YOUNG };
 
 /*
  * Apply op to the guest pages of every slot that maps part of the
  * process's range [start, end); true if any page was zapped / young.
+ * *overlaps, if asked, says whether any slot maps part of it.
  * Called with mmu_lock held.
  */
 static bool vmm_hva_range_op(struct vmm_vm *vm, unsigned long start,
-			     unsigned long end, enum vmm_hva_op op)
+			     unsigned long end, enum vmm_hva_op op,
+			     bool *overlaps)
 {
 	struct vmm_memslots *slots;
 	bool ret = false;
@@ -452,9 +467,11 @@ static bool vmm_hva_range_op(struct vmm_vm *vm, unsigned long start,
 
 		if (a >= b)
 			continue;
+		if (overlaps)
+			*overlaps = true;
 		if (op == VMM_HVA_ZAP)
 			ret |= vmm_npt_zap(&vm->npt, gfn, n);
-		else
+		else if (op != VMM_HVA_NONE)
 			ret |= vmm_npt_age(&vm->npt, gfn, n,
 					   op == VMM_HVA_CLEAR_YOUNG);
 	}
@@ -462,15 +479,26 @@ static bool vmm_hva_range_op(struct vmm_vm *vm, unsigned long start,
 	return ret;
 }
 
+/*
+ * A nested page fault that looked a page up while an invalidation of it
+ * ran must not map it (mmu_seq, mmu_invalidating).  Invalidations of
+ * memory no slot maps do not count: with many VMs (or threads) in one
+ * process, every munmap of a thread stack or of another VM's memory would
+ * otherwise send every vCPU of every VM round its fault again (under load,
+ * so often that some VMs never got a page mapped).
+ */
 static int vmm_mn_invalidate_range_start(struct mmu_notifier *mn,
 					 const struct mmu_notifier_range *range)
 {
 	struct vmm_vm *vm = mn_to_vm(mn);
-	bool flush;
+	bool flush, overlaps = false;
 
 	spin_lock(&vm->mmu_lock);
-	vm->mmu_invalidating++;
-	flush = vmm_hva_range_op(vm, range->start, range->end, VMM_HVA_ZAP);
+	vm->mmu_active_invalidations++;
+	flush = vmm_hva_range_op(vm, range->start, range->end, VMM_HVA_ZAP,
+				 &overlaps);
+	if (overlaps)
+		vm->mmu_invalidating++;
 	spin_unlock(&vm->mmu_lock);
 	/* The pages may be freed as soon as we return. */
 	if (flush)
@@ -482,13 +510,23 @@ static void vmm_mn_invalidate_range_end(struct mmu_notifier *mn,
 					const struct mmu_notifier_range *range)
 {
 	struct vmm_vm *vm = mn_to_vm(mn);
+	bool overlaps = false, idle;
 
 	spin_lock(&vm->mmu_lock);
-	vm->mmu_seq++;
-	smp_wmb();	/* a faulting vCPU reads seq before invalidating */
-	vm->mmu_invalidating--;
-	WARN_ON_ONCE(vm->mmu_invalidating < 0);
+	/* The same slots as at the start: see vmm_memslots_replace(). */
+	vmm_hva_range_op(vm, range->start, range->end, VMM_HVA_NONE,
+			 &overlaps);
+	if (overlaps) {
+		vm->mmu_seq++;
+		smp_wmb();	/* a faulting vCPU reads seq before invalidating */
+		vm->mmu_invalidating--;
+		WARN_ON_ONCE(vm->mmu_invalidating < 0);
+	}
+	idle = !--vm->mmu_active_invalidations;
+	WARN_ON_ONCE(vm->mmu_active_invalidations < 0);
 	spin_unlock(&vm->mmu_lock);
+	if (idle)
+		wake_up(&vm->mmu_idle_wq);
 }
 
 static int vmm_mn_age(struct mmu_notifier *mn, unsigned long start,
@@ -499,7 +537,7 @@ static int vmm_mn_age(struct mmu_notifier *mn, unsigned long start,
 
 	spin_lock(&vm->mmu_lock);
 	young = vmm_hva_range_op(vm, start, end, clear ? VMM_HVA_CLEAR_YOUNG :
-							 VMM_HVA_TEST_YOUNG);
+							 VMM_HVA_TEST_YOUNG, NULL);
 	spin_unlock(&vm->mmu_lock);
 	return young;
 }

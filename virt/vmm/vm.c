@@ -127,6 +127,7 @@ static struct vmm_vm *vmm_vm_alloc(void)
 	kref_init(&vm->ref);
 	mutex_init(&vm->lock);
 	spin_lock_init(&vm->mmu_lock);
+	init_waitqueue_head(&vm->mmu_idle_wq);
 	RCU_INIT_POINTER(vm->slots, slots);
 	vm->mm = current->mm;
 	mmgrab(vm->mm);

@@ -83,6 +83,7 @@ static bool irqchip;
 
 struct load_vcpu {
 	struct fz_vcpu vcpu;
+	struct fz_vm *vm;
 	uint32_t *counter;
 	uint32_t last;
 	uint64_t exits;
@@ -91,6 +92,69 @@ struct load_vcpu {
 };
 
 static volatile bool stop;
+/* All vCPU threads and the main thread: nobody runs until all exist. */
+static pthread_barrier_t start;
+
+/*
+ * After a failure: tell "the guest's memory changed" from "its registers
+ * did". The code, the GDT and the page tables must be as written (the CPU
+ * may only have set accessed and dirty bits in the page tables).
+ */
+static void check_guest_memory(const struct load_vcpu *l)
+{
+	size_t code_len = load_guest_end - load_guest_start;
+	const uint8_t *mem = l->vm->mem;
+	struct fz_vm ref = { .mem = calloc(1, FZ_MEM_SIZE) };
+	const uint64_t *pt, *ref_pt;
+	unsigned int bad = 0;
+
+	if (!ref.mem)
+		return;
+	fz_vm_write_tables(&ref);
+	for (size_t i = 0; i < code_len; i++) {
+		if (mem[FZ_CODE + i] != load_guest_start[i]) {
+			fz_fail("vCPU %d: guest code byte %#zx is %#x, not %#x",
+				l->index, i, mem[FZ_CODE + i], load_guest_start[i]);
+			if (++bad >= 4)
+				break;
+		}
+	}
+	if (memcmp(mem + FZ_GDT, ref.mem + FZ_GDT, 0x100))
+		fz_fail("vCPU %d: guest GDT changed", l->index);
+	pt = (const uint64_t *)(mem + FZ_PML4);
+	ref_pt = (const uint64_t *)(ref.mem + FZ_PML4);
+	/* PML4, PDPT, 4 PDs: 6 pages of entries. */
+	for (unsigned int i = 0; i < 6 * 512 && bad < 8; i++) {
+		if ((pt[i] & ~0x60ull) != ref_pt[i]) {
+			fz_fail("vCPU %d: guest page table entry at %#x is %#llx, not %#llx",
+				l->index, FZ_PML4 + i * 8,
+				(unsigned long long)pt[i],
+				(unsigned long long)ref_pt[i]);
+			bad++;
+		}
+	}
+	free(ref.mem);
+}
+
+/* The registers, for an exit that should not have happened. */
+static void report_state(const struct load_vcpu *l, const char *what)
+{
+	struct kvm_sregs sregs = { 0 };
+	struct kvm_regs regs = { 0 };
+
+	ioctl(l->vcpu.fd, KVM_GET_REGS, &regs);
+	ioctl(l->vcpu.fd, KVM_GET_SREGS, &sregs);
+	fz_fail("vCPU %d: %s; rip %#llx rsp %#llx rbx %#llx rcx %#llx "
+		"cs %#x ss %#x cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx; "
+		"last report %u", l->index, what,
+		(unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+		(unsigned long long)regs.rbx, (unsigned long long)regs.rcx,
+		sregs.cs.selector, sregs.ss.selector,
+		(unsigned long long)sregs.cr0, (unsigned long long)sregs.cr3,
+		(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer,
+		l->last);
+	check_guest_memory(l);
+}
 
 static void *vcpu_thread(void *arg)
 {
@@ -98,6 +162,8 @@ static void *vcpu_thread(void *arg)
 	struct kvm_run *run = l->vcpu.run;
 
 	fz_timer_init();
+	fz_doing(l->index, "vCPU %d waiting for the others", l->index);
+	pthread_barrier_wait(&start);
 	fz_doing(l->index, "vCPU %d running", l->index);
 	while (!stop) {
 		int r = fz_run_bounded(l->vcpu.fd, 100);
@@ -120,9 +186,10 @@ static void *vcpu_thread(void *arg)
 				if (v != l->last + 1 || *l->counter != v) {
 					fz_fail("vCPU %d: reported %u after %u, memory %u",
 						l->index, v, l->last, *l->counter);
+					check_guest_memory(l);
 					goto out;
 				}
-				l->last = v;
+				__atomic_store_n(&l->last, v, __ATOMIC_RELAXED);
 				break;
 			}
 			fz_fail("vCPU %d: guest saw MMIO data wrong", l->index);
@@ -144,6 +211,27 @@ static void *vcpu_thread(void *arg)
 				goto out;
 			}
 			break;
+		case KVM_EXIT_INTERNAL_ERROR: {
+			char what[96];
+
+			snprintf(what, sizeof(what),
+				 "internal error %u, data %#llx %#llx %#llx",
+				 run->internal.suberror,
+				 (unsigned long long)run->internal.data[0],
+				 (unsigned long long)run->internal.data[1],
+				 (unsigned long long)run->internal.data[2]);
+			report_state(l, what);
+			goto out;
+		}
+		case KVM_EXIT_SHUTDOWN:
+			/*
+			 * A triple fault. KVM and vmm both reset the vCPU
+			 * before returning (the VMCB is undefined after a
+			 * shutdown, APM 15.12), so the registers show the
+			 * reset state; the memory check is what tells.
+			 */
+			report_state(l, "unexpected exit 8 (SHUTDOWN)");
+			goto out;
 		default:
 			fz_fail("vCPU %d: unexpected exit %u (%s)", l->index,
 				run->exit_reason, fz_exit_name(run->exit_reason));
@@ -155,6 +243,14 @@ out:
 		 (unsigned long long)l->exits);
 	fz_timer_exit();
 	return NULL;
+}
+
+static bool all_reported(const struct load_vcpu *l, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++)
+		if (!__atomic_load_n(&l[i].last, __ATOMIC_RELAXED))
+			return false;
+	return true;
 }
 
 /* Vector TIMER_VEC's gate (64-bit interrupt gate) and the handler. */
@@ -198,7 +294,7 @@ static int work(const struct fz_options *o)
 	struct fz_vm *vms = calloc(nr_vms, sizeof(*vms));
 	struct load_vcpu *l = calloc(nr, sizeof(*l));
 	int fd = fz_open_dev();
-	uint64_t t0;
+	uint64_t t0, t_create;
 	int err;
 
 	if (!vms || !l || fd < 0 || nr > FZ_MAX_THREADS || per_vm > 64)
@@ -222,6 +318,7 @@ static int work(const struct fz_options *o)
 			uint64_t gpa = FZ_DATA + i * 64;
 
 			p->index = v * per_vm + i;
+			p->vm = &vms[v];
 			err = fz_vcpu_create(&vms[v], i, &p->vcpu);
 			if (!err)
 				err = fz_vcpu_setup(p->vcpu.fd, FZ_LONG64,
@@ -241,12 +338,41 @@ static int work(const struct fz_options *o)
 			p->counter = (uint32_t *)(vms[v].mem + gpa);
 		}
 	}
-	fz_progress();
+	/*
+	 * The threads start together. Started as they were created, the
+	 * busy early ones starved the creating thread (under the debug
+	 * kernel the 65th thread came 31 s and the 128th 115 s after the
+	 * first): the last ones came to life after -t had passed, saw `stop`
+	 * before their first KVM_RUN and were reported as starved.
+	 */
+	if (pthread_barrier_init(&start, NULL, nr + 1))
+		return 1;
+	t_create = fz_now_ns();
+	for (unsigned int i = 0; i < nr; i++) {
+		if (pthread_create(&l[i].thread, NULL, vcpu_thread, &l[i])) {
+			fz_fail("creating thread %u failed", i);
+			return 1;
+		}
+		fz_progress();
+	}
+	pthread_barrier_wait(&start);
 	t0 = fz_now_ns();
-	for (unsigned int i = 0; i < nr; i++)
-		pthread_create(&l[i].thread, NULL, vcpu_thread, &l[i]);
-	while (fz_more(o, 0) && !fz->nr_fails)
+	printf("%s: %u vCPU threads created in %.1f s\n", fz_name, nr,
+	       (t0 - t_create) / 1e9);
+	/*
+	 * -t is the time all of them run together; if some vCPU has not
+	 * reported by then (128 threads share the test VM's two CPUs, and the
+	 * debug kernel under TCG is slow), up to four times that, so that
+	 * "starved" means starved.
+	 */
+	while (!fz->nr_fails) {
+		uint64_t ran = fz_now_ns() - t0;
+
+		if (ran >= 4 * o->seconds * 1000000000ull ||
+		    (ran >= o->seconds * 1000000000ull && all_reported(l, nr)))
+			break;
 		usleep(100000);
+	}
 	stop = true;
 	for (unsigned int i = 0; i < nr; i++)
 		pthread_join(l[i].thread, NULL);
