@@ -3,11 +3,12 @@
 # Out-of-tree wrapper around Kbuild plus the project's developer targets.
 #
 #   make            build vmm.ko against KDIR
-#   make check      host-side unit tests, then the selftests inside the test VM
+#   make check      host-side unit tests, then the selftests inside the AMD
+#                   and the Intel test VMs, then the short fuzz campaign
 #   make check-debug the selftests on vmm.ko in the test VM under the debug
 #                   kernel (KASAN, lockdep, kmemleak, UBSAN); not in check
 #   make check-intel the selftests on vmm.ko and on Debian's kvm_intel in the
-#                   Intel test VM (Bochs, VMX); not in check
+#                   Intel test VM (Bochs, VMX); the Intel stage of check
 #   make demo       the example VMM, then QEMU booting Linux, on vmm in the test VM
 #   make bench      benchmarks against Debian's kvm_amd in one test-VM boot
 #   make bench-intel the exit benchmarks against Debian's kvm_intel in one
