@@ -891,8 +891,13 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 
 	if (code == SVM_EXIT_NPF)
 		return svm_exit_npf(svm);
-	if (code == SVM_EXIT_INVALID)
-		return vmm_x86_exit_fail_entry(vcpu, code);
+	/*
+	 * VMEXIT_INVALID is -1 in the 64-bit EXITCODE (APM Vol. 2 15.5.1),
+	 * but QEMU's TCG stores it as a 32-bit -1: compare the low half, as
+	 * KVM does, so that a refused VMRUN is an entry failure either way.
+	 */
+	if ((u32)code == (u32)SVM_EXIT_INVALID)
+		return vmm_x86_exit_fail_entry(vcpu, SVM_EXIT_INVALID);
 	if (code < ARRAY_SIZE(svm_exit_handlers) && svm_exit_handlers[code])
 		return svm_exit_handlers[code](svm);
 	/* An intercept we never asked for: the guest must not go on. */
