@@ -610,6 +610,14 @@ static void svm_load_guest_regs(struct svm_vcpu *svm)
 	s->rip = arch->rip;
 	s->rflags = arch->rflags;
 	svm->vmcb->control.tsc_offset = arch->tsc_offset;
+	/*
+	 * Without V_INTR_MASKING the guest's IF would mask the host's
+	 * interrupts (APM Vol. 2 15.21.1), and a guest spinning with IF=0
+	 * would keep this CPU from every IPI.  vmm never clears it, but
+	 * QEMU's TCG writes 0 over int_ctl when it refuses a VMRUN
+	 * (VMEXIT_INVALID): set it again before every entry.
+	 */
+	svm->vmcb->control.int_ctl |= SVM_INT_V_INTR_MASKING;
 }
 
 static void svm_store_guest_regs(struct svm_vcpu *svm)
