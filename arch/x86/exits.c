@@ -232,24 +232,17 @@ static bool emu_pio_kernel(struct vmm_vcpu *vcpu, u16 port, unsigned int size,
 			   unsigned int count, void *data, bool in)
 {
 	unsigned int i;
-	u32 val = 0;
 
-	if (in) {
-		if (!vmm_irqchip_pio(vcpu, port, size, true, &val))
+	for (i = 0; i < count; i++) {
+		u32 val = 0;
+
+		if (!in)
+			memcpy(&val, data + i * size, size);
+		/* The port is the devices' for every item or for none. */
+		if (!vmm_irqchip_pio(vcpu, port, size, in, &val))
 			return false;
-		memcpy(data, &val, size);
-		for (i = 1; i < count; i++) {
-			vmm_irqchip_pio(vcpu, port, size, true, &val);
+		if (in)
 			memcpy(data + i * size, &val, size);
-		}
-		return true;
-	}
-	memcpy(&val, data, size);
-	if (!vmm_irqchip_pio(vcpu, port, size, false, &val))
-		return false;
-	for (i = 1; i < count; i++) {
-		memcpy(&val, data + i * size, size);
-		vmm_irqchip_pio(vcpu, port, size, false, &val);
 	}
 	return true;
 }
