@@ -610,14 +610,6 @@ static void svm_load_guest_regs(struct svm_vcpu *svm)
 	s->rip = arch->rip;
 	s->rflags = arch->rflags;
 	svm->vmcb->control.tsc_offset = arch->tsc_offset;
-	/*
-	 * Without V_INTR_MASKING the guest's IF would mask the host's
-	 * interrupts (APM Vol. 2 15.21.1), and a guest spinning with IF=0
-	 * would keep this CPU from every IPI.  vmm never clears it, but
-	 * QEMU's TCG writes 0 over int_ctl when it refuses a VMRUN
-	 * (VMEXIT_INVALID): set it again before every entry.
-	 */
-	svm->vmcb->control.int_ctl |= SVM_INT_V_INTR_MASKING;
 }
 
 static void svm_store_guest_regs(struct svm_vcpu *svm)
@@ -631,6 +623,26 @@ static void svm_store_guest_regs(struct svm_vcpu *svm)
 	arch->rflags = s->rflags;
 	/* The processor sets EFER.LMA when the guest enables paging. */
 	arch->efer = s->efer & ~EFER_SVME;
+}
+
+/*
+ * A VMRUN that fails its consistency checks (APM Vol. 2 15.5.1) leaves the
+ * save area as vmm wrote it.  QEMU's TCG instead performs a full #VMEXIT
+ * from wherever its checks stopped, which for the early ones (CR0, CR3,
+ * CR4, the permission maps) stores the host's own registers there: kernel
+ * addresses, the host stack and CR3.  vmm wrote RIP, RSP and RAX just
+ * before the VMRUN, so any of them changed means the save area is not the
+ * guest's any more.
+ */
+static bool svm_save_area_lost(struct svm_vcpu *svm)
+{
+	const struct vmm_vcpu_x86 *arch = &svm->vcpu.arch;
+	const struct vmcb_save *s = &svm->vmcb->save;
+
+	if ((u32)svm->vmcb->control.exit_code != (u32)SVM_EXIT_INVALID)
+		return false;
+	return s->rip != arch->rip || s->rsp != arch->gpr[VMM_RSP] ||
+	       s->rax != arch->gpr[VMM_RAX];
 }
 
 static bool svm_guest_xcr0_differs(struct vmm_vcpu *vcpu)
@@ -698,8 +710,14 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 
 	WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 	svm->vmcb->control.tlb_control = SVM_TLB_FLUSH_NONE;
-	svm_store_guest_regs(svm);
-	svm_save_exit_int_info(svm);
+	if (unlikely(svm_save_area_lost(svm))) {
+		/* Nothing of the host's may reach userspace, nor run again. */
+		svm->vmcb->control.event_inj = 0;
+		svm_reset_state(svm);
+	} else {
+		svm_store_guest_regs(svm);
+		svm_save_exit_int_info(svm);
+	}
 	vmm_x86_after_exit(vcpu);
 	local_irq_enable();
 	preempt_enable();
@@ -904,8 +922,18 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 	 * but QEMU's TCG stores it as a 32-bit -1: compare the low half, as
 	 * KVM does, so that a refused VMRUN is an entry failure either way.
 	 */
-	if ((u32)code == (u32)SVM_EXIT_INVALID)
+	if ((u32)code == (u32)SVM_EXIT_INVALID) {
+		/*
+		 * Hardware leaves the VMCB alone on a refused VMRUN; QEMU's
+		 * TCG writes over the save area (then reset by
+		 * svm_vcpu_run()) and writes 0 over int_ctl.  Without
+		 * V_INTR_MASKING the
+		 * guest's IF would mask the host's interrupts (APM Vol. 2
+		 * 15.21.1) if userspace ran the vCPU again: set it back.
+		 */
+		svm->vmcb->control.int_ctl |= SVM_INT_V_INTR_MASKING;
 		return vmm_x86_exit_fail_entry(vcpu, SVM_EXIT_INVALID);
+	}
 	if (code < ARRAY_SIZE(svm_exit_handlers) && svm_exit_handlers[code])
 		return svm_exit_handlers[code](svm);
 	/* An intercept we never asked for: the guest must not go on. */

@@ -1115,14 +1115,8 @@ static void op_vcpu_state(void)
 	 * restoring a vCPU relies on) - unless its CPUID table was replaced
 	 * with garbage, which may make the current CR4 or XCR0 invalid.
 	 */
-	/*
-	 * Nor after a refused entry: QEMU's TCG then writes the host's state
-	 * into the VMCB (Documentation/testing.rst, "Known failures"), which
-	 * the GET returns until the runner sets the vCPU up again.
-	 */
 	if (strict && kind == P_GOOD && how == 0 && io->get && r < 0 &&
-	    !v->cpuid_garbage && err != EINTR &&
-	    !(v->run && v->run->exit_reason == KVM_EXIT_FAIL_ENTRY))
+	    !v->cpuid_garbage && err != EINTR)
 		fz_fail("iter %llu: %s of what its GET returned: %s",
 			(unsigned long long)iteration, io->name, strerror(err));
 }

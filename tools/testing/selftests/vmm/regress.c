@@ -227,4 +227,71 @@ TEST(gsi_routing_duplicates_refused)
 	vmm_vm_free(vm);
 }
 
+/*
+ * ioctl-fuzz -s 0x1001 (iteration 15233, about one run in five): KVM_SET_SREGS
+ * refused what KVM_GET_SREGS had just returned, after a KVM_EXIT_FAIL_ENTRY.
+ * A guest's MOV to CR0 setting NW without CD must raise #GP (APM Vol. 2
+ * 3.1.1); QEMU's TCG takes it, then refuses the next VMRUN and writes the
+ * host's registers into the VMCB's save area, which vmm returned to
+ * userspace: a host kernel RIP, stack, CR3 and CR4.  Now vmm notices and
+ * puts the vCPU in its power-on state.  On hardware the guest takes #GP.
+ */
+GUEST_CODE(cr0_nw_without_cd,
+	".code64\n"
+	"mov %cr0, %rax\n"
+	"bts $29, %rax\n"		/* NW */
+	"btr $30, %rax\n"		/* CD */
+	"mov %rax, %cr0\n"
+	"mov $1, %eax\n"
+	GUEST_DONE
+	GUEST_LABEL(cr0_gp_handler)
+	"mov $0xd, %eax\n"
+	GUEST_DONE);
+GUEST_LABEL_DECL(cr0_gp_handler);
+
+TEST(refused_entry_returns_no_host_state)
+{
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64,
+						 GUEST(cr0_nw_without_cd));
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int r;
+
+	vmm_vm_set_idt_gate(vcpu->vm, 13,
+			    GUEST_LABEL_GPA(cr0_nw_without_cd, cr0_gp_handler));
+	vmm_vcpu_load_idt(vcpu);
+	r = vmm_vcpu_run_raw(vcpu);
+	TEST_ASSERT_OK(r);
+	if (vcpu->run->exit_reason == KVM_EXIT_IO) {
+		TEST_ASSERT_EQ(vcpu->run->io.port, PORT_DONE);
+		vmm_get_regs(vcpu, &regs);
+		if ((uint32_t)regs.rax == 0xd) {
+			vmm_test_info("the guest took #GP");
+			return;
+		}
+		/* It kept NW without CD: the next entry is the test. */
+		TEST_ASSERT_OK(vmm_vcpu_run_raw(vcpu));
+		if (vcpu->run->exit_reason == KVM_EXIT_IO) {
+			vmm_test_info("an entry with NW without CD worked");
+			return;
+		}
+	}
+	TEST_ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_FAIL_ENTRY);
+	vmm_get_regs(vcpu, &regs);
+	vmm_get_sregs(vcpu, &sregs);
+	if (access("/sys/module/kvm_amd", F_OK) == 0) {
+		/* kvm_amd 6.1 returns what QEMU wrote; only logged. */
+		vmm_test_info("after the refused entry: RIP %#llx CR3 %#llx",
+			      (unsigned long long)regs.rip,
+			      (unsigned long long)sregs.cr3);
+		return;
+	}
+	TEST_ASSERT(regs.rip < (1ull << 47), "RIP %#llx after the refused entry",
+		    (unsigned long long)regs.rip);
+	TEST_ASSERT(regs.rsp < (1ull << 47), "RSP %#llx after the refused entry",
+		    (unsigned long long)regs.rsp);
+	TEST_ASSERT_OK(ioctl(vcpu->fd, KVM_SET_SREGS, &sregs));
+	TEST_ASSERT_OK(ioctl(vcpu->fd, KVM_SET_REGS, &regs));
+}
+
 TEST_MAIN()
