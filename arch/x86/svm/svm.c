@@ -626,21 +626,31 @@ static void svm_store_guest_regs(struct svm_vcpu *svm)
 }
 
 /*
- * A VMRUN that fails its consistency checks (APM Vol. 2 15.5.1) leaves the
- * save area as vmm wrote it.  QEMU's TCG instead performs a full #VMEXIT
- * from wherever its checks stopped, which for the early ones (CR0, CR3,
- * CR4, the permission maps) stores the host's own registers there: kernel
- * addresses, the host stack and CR3.  vmm wrote RIP, RSP and RAX just
- * before the VMRUN, so any of them changed means the save area is not the
- * guest's any more.
+ * VMEXIT_INVALID is -1 in the 64-bit EXITCODE (APM Vol. 2 15.5.1), but
+ * QEMU's TCG stores it as a 32-bit -1: compare the low half, as KVM does,
+ * so that a refused VMRUN is an entry failure either way.
  */
-static bool svm_save_area_lost(struct svm_vcpu *svm)
+static bool svm_vmrun_refused(const struct vmcb *vmcb)
+{
+	return (u32)vmcb->control.exit_code == (u32)SVM_EXIT_INVALID;
+}
+
+/*
+ * A VMRUN that fails its consistency checks (APM Vol. 2 15.5.1) leaves the
+ * VMCB as vmm wrote it.  QEMU's TCG instead performs a full #VMEXIT from
+ * wherever its checks stopped: it writes 0 over int_ctl and, for the early
+ * checks (CR0, CR3, CR4, the permission maps), stores the host's own
+ * registers in the save area.  Puts V_INTR_MASKING back, without which the
+ * guest's IF would mask the host's interrupts (APM Vol. 2 15.21.1), and
+ * returns whether the save area is lost: vmm wrote RIP, RSP and RAX just
+ * before the VMRUN, so any of them changed means it is not the guest's.
+ */
+static bool svm_undo_refused_vmrun(struct svm_vcpu *svm)
 {
 	const struct vmm_vcpu_x86 *arch = &svm->vcpu.arch;
 	const struct vmcb_save *s = &svm->vmcb->save;
 
-	if ((u32)svm->vmcb->control.exit_code != (u32)SVM_EXIT_INVALID)
-		return false;
+	svm->vmcb->control.int_ctl |= SVM_INT_V_INTR_MASKING;
 	return s->rip != arch->rip || s->rsp != arch->gpr[VMM_RSP] ||
 	       s->rax != arch->gpr[VMM_RAX];
 }
@@ -654,7 +664,7 @@ static bool svm_guest_xcr0_differs(struct vmm_vcpu *vcpu)
 static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
-	bool switch_xcr0;
+	bool switch_xcr0, lost;
 	struct svm_cpu *sd;
 	int cpu;
 
@@ -710,14 +720,13 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 
 	WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 	svm->vmcb->control.tlb_control = SVM_TLB_FLUSH_NONE;
-	if (unlikely(svm_save_area_lost(svm))) {
-		/* Nothing of the host's may reach userspace, nor run again. */
-		svm->vmcb->control.event_inj = 0;
+	lost = unlikely(svm_vmrun_refused(svm->vmcb)) &&
+	       svm_undo_refused_vmrun(svm);
+	svm_store_guest_regs(svm);
+	svm_save_exit_int_info(svm);
+	/* Nothing of the host's may reach userspace, nor run again. */
+	if (unlikely(lost))
 		svm_reset_state(svm);
-	} else {
-		svm_store_guest_regs(svm);
-		svm_save_exit_int_info(svm);
-	}
 	vmm_x86_after_exit(vcpu);
 	local_irq_enable();
 	preempt_enable();
@@ -917,23 +926,8 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 
 	if (code == SVM_EXIT_NPF)
 		return svm_exit_npf(svm);
-	/*
-	 * VMEXIT_INVALID is -1 in the 64-bit EXITCODE (APM Vol. 2 15.5.1),
-	 * but QEMU's TCG stores it as a 32-bit -1: compare the low half, as
-	 * KVM does, so that a refused VMRUN is an entry failure either way.
-	 */
-	if ((u32)code == (u32)SVM_EXIT_INVALID) {
-		/*
-		 * Hardware leaves the VMCB alone on a refused VMRUN; QEMU's
-		 * TCG writes over the save area (then reset by
-		 * svm_vcpu_run()) and writes 0 over int_ctl.  Without
-		 * V_INTR_MASKING the
-		 * guest's IF would mask the host's interrupts (APM Vol. 2
-		 * 15.21.1) if userspace ran the vCPU again: set it back.
-		 */
-		svm->vmcb->control.int_ctl |= SVM_INT_V_INTR_MASKING;
+	if (svm_vmrun_refused(svm->vmcb))
 		return vmm_x86_exit_fail_entry(vcpu, SVM_EXIT_INVALID);
-	}
 	if (code < ARRAY_SIZE(svm_exit_handlers) && svm_exit_handlers[code])
 		return svm_exit_handlers[code](svm);
 	/* An intercept we never asked for: the guest must not go on. */

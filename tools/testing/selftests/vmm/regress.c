@@ -255,13 +255,11 @@ TEST(refused_entry_returns_no_host_state)
 						 GUEST(cr0_nw_without_cd));
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
-	int r;
 
 	vmm_vm_set_idt_gate(vcpu->vm, 13,
 			    GUEST_LABEL_GPA(cr0_nw_without_cd, cr0_gp_handler));
 	vmm_vcpu_load_idt(vcpu);
-	r = vmm_vcpu_run_raw(vcpu);
-	TEST_ASSERT_OK(r);
+	TEST_ASSERT_OK(vmm_vcpu_run_raw(vcpu));
 	if (vcpu->run->exit_reason == KVM_EXIT_IO) {
 		TEST_ASSERT_EQ(vcpu->run->io.port, PORT_DONE);
 		vmm_get_regs(vcpu, &regs);
