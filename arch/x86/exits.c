@@ -30,16 +30,32 @@ void vmm_x86_retire(struct vmm_vcpu *vcpu, u64 next_rip)
 	vmm_ops->set_interrupt_shadow(vcpu, 0);
 }
 
-int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len)
+/*
+ * Fetch the bytes at CS:RIP, up to X86_EMU_MAX_INSN_LEN or to the first one
+ * that cannot be read.  The usual case, an instruction that does not reach
+ * the end of its page, is one translation and one fixed-size copy.
+ */
+static int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu,
+			      const struct kvm_segment *cs, u8 *insn,
+			      unsigned int *len)
 {
-	struct kvm_segment cs;
 	u64 la, gpa;
 	unsigned int n = 0;
 	u32 err;
 
-	vmm_ops->get_segment(vcpu, &cs, VMM_SEG_CS);
-	la = vmm_x86_is_long_mode(vcpu) && cs.l ? vcpu->arch.rip :
-		(u32)(cs.base + vcpu->arch.rip);
+	la = vmm_x86_is_long_mode(vcpu) && cs->l ? vcpu->arch.rip :
+		(u32)(cs->base + vcpu->arch.rip);
+	if (offset_in_page(la) <= PAGE_SIZE - X86_EMU_MAX_INSN_LEN) {
+		void __user *hva = NULL;
+
+		if (!vmm_x86_translate(vcpu, la, VMM_ACCESS_FETCH, &gpa, &err) &&
+		    !err)
+			hva = vmm_gpa_to_hva(vcpu->vm, gpa);
+		if (!hva || copy_from_user(insn, hva, X86_EMU_MAX_INSN_LEN))
+			return -EFAULT;
+		*len = X86_EMU_MAX_INSN_LEN;
+		return 0;
+	}
 	while (n < X86_EMU_MAX_INSN_LEN) {
 		unsigned int chunk = min_t(unsigned int, X86_EMU_MAX_INSN_LEN - n,
 					   PAGE_SIZE - offset_in_page(la + n));
@@ -67,27 +83,37 @@ static enum x86_emu_mode vmm_x86_emu_mode(struct vmm_vcpu *vcpu,
 	return cs->db ? X86_EMU_MODE_PROT32 : X86_EMU_MODE_PROT16;
 }
 
+/* What decoding needs: the mode and the bytes at CS:RIP; false if none. */
+static bool vmm_x86_emu_fetch(struct vmm_vcpu *vcpu,
+			      const struct kvm_segment *cs)
+{
+	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
+
+	ctxt->mode = vmm_x86_emu_mode(vcpu, cs);
+	ctxt->rip = vcpu->arch.rip;
+	ctxt->decoded = false;
+	memset(&ctxt->exception, 0, sizeof(ctxt->exception));
+	return !vmm_x86_fetch_insn(vcpu, cs, ctxt->insn, &ctxt->insn_len);
+}
+
 /* Load the emulator context from the vCPU; false if fetching failed. */
 static bool vmm_x86_emu_setup(struct vmm_vcpu *vcpu)
 {
 	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
-	struct kvm_segment seg;
+	struct kvm_segment seg, cs;
 	int i;
 
 	for (i = 0; i < X86_NR_SEGS; i++) {
 		vmm_ops->get_segment(vcpu, &seg, i);
 		ctxt->seg_base[i] = seg.base;
 		if (i == X86_SEG_CS)
-			ctxt->mode = vmm_x86_emu_mode(vcpu, &seg);
+			cs = seg;
 	}
 	ctxt->la57 = vmm_ops->get_cr(vcpu, 4) & X86_CR4_LA57;
 	memcpy(ctxt->gpr, vcpu->arch.gpr, sizeof(ctxt->gpr));
-	ctxt->rip = vcpu->arch.rip;
 	ctxt->rflags = vcpu->arch.rflags;
 	ctxt->max_rep_count = X86_EMU_BUF_SIZE;
-	ctxt->decoded = false;
-	memset(&ctxt->exception, 0, sizeof(ctxt->exception));
-	return !vmm_x86_fetch_insn(vcpu, ctxt->insn, &ctxt->insn_len);
+	return vmm_x86_emu_fetch(vcpu, &cs);
 }
 
 static struct vmm_vcpu *emu_vcpu(struct x86_emu_ctxt *ctxt)
@@ -566,13 +592,16 @@ int vmm_x86_skip_insn(struct vmm_vcpu *vcpu)
 {
 	struct x86_emu_ctxt *ctxt = vcpu->arch.emu;
 	u64 next = vmm_ops->next_rip(vcpu);
+	struct kvm_segment cs;
 	int len;
 
 	if (next) {
 		vmm_x86_retire(vcpu, next);
 		return 0;
 	}
-	if (!vmm_x86_emu_setup(vcpu))
+	/* Only the length is wanted: no operand state to load. */
+	vmm_ops->get_segment(vcpu, &cs, VMM_SEG_CS);
+	if (!vmm_x86_emu_fetch(vcpu, &cs))
 		return -EFAULT;
 	len = x86_insn_length(ctxt);
 	if (len <= 0)

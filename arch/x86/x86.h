@@ -61,7 +61,6 @@ int vmm_x86_skip_insn(struct vmm_vcpu *vcpu);
 void vmm_x86_retire(struct vmm_vcpu *vcpu, u64 next_rip);
 int vmm_x86_skip_or_fail(struct vmm_vcpu *vcpu);
 int vmm_x86_complete_io(struct vmm_vcpu *vcpu);
-int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu, u8 *insn, unsigned int *len);
 
 /* arch/x86/events.c */
 void vmm_x86_inject_pending(struct vmm_vcpu *vcpu);

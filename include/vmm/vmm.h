@@ -133,6 +133,7 @@ bool vmm_gpa_huge(struct vmm_memslot *slot, u64 gpa, unsigned long pfn,
 void vmm_memslot_mark_dirty(struct vmm_memslot *slot, u64 gfn);
 int vmm_get_dirty_log(struct vmm_vm *vm, struct kvm_dirty_log *log);
 int vmm_read_guest(struct vmm_vm *vm, u64 gpa, void *data, unsigned int len);
+void __user *vmm_gpa_to_hva(struct vmm_vm *vm, u64 gpa);
 int vmm_write_guest(struct vmm_vm *vm, u64 gpa, const void *data,
 		    unsigned int len);
 

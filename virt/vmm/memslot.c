@@ -291,6 +291,8 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 		 */
 		if (!write && n == sizeof(u64))
 			left = get_user(*(u64 *)data, (u64 __user *)hva);
+		else if (!write && n == sizeof(u32))
+			left = get_user(*(u32 *)data, (u32 __user *)hva);
 		else if (write)
 			left = copy_to_user(hva, data, n);
 		else
@@ -305,6 +307,24 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * The process address behind gpa, for a read that stays within gpa's page;
+ * NULL if gpa is not RAM.  For callers that copy a size known at compile
+ * time: copy_from_user() then skips the hardened-usercopy checks on the
+ * kernel buffer, which on an emulated CPU cost as much as the copy.  Under
+ * the SRCU read lock.
+ */
+void __user *vmm_gpa_to_hva(struct vmm_vm *vm, u64 gpa)
+{
+	struct vmm_memslot *slot;
+
+	slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
+	if (!slot)
+		return NULL;
+	return (void __user *)(slot->hva +
+			       (gpa - (slot->base_gfn << PAGE_SHIFT)));
 }
 
 int vmm_read_guest(struct vmm_vm *vm, u64 gpa, void *data, unsigned int len)

@@ -466,6 +466,77 @@ TEST(cpuid)
 	vmm_guest_done(vcpu);
 }
 
+/*
+ * Instructions that cross a page boundary, to where the next virtual page
+ * maps a guest-physical page that is not the next one: the kernel must
+ * translate each page of the fetch (under QEMU's TCG, which has no NRIP,
+ * it decodes every CPUID to skip it). The physical neighbours hold bytes
+ * that would decode as another instruction: MOV %ecx instead of %eax, and
+ * SETO (3 bytes) instead of CPUID (2).
+ */
+#define SPLIT_VA	0x40000000ull	/* PD 1, entry 0: 4 KiB pages */
+#define SPLIT_PT	(GUEST_DATA + 0x10000)
+#define SPLIT_A		(GUEST_DATA + 0x11000)	/* VA page 0 */
+#define SPLIT_B		(GUEST_DATA + 0x15000)	/* VA page 1 */
+#define SPLIT_C		(GUEST_DATA + 0x18000)	/* VA page 2 */
+
+GUEST_CODE(split_insn,
+	".code64\n"
+	"mov $0xdeadbeef, %eax\n"
+	"mov $0x12345678, %ecx\n"
+	"mov $" S(GUEST_MMIO) ", %rbx\n"
+	"movabs $" S(SPLIT_VA) " + 0xfff, %rdx\n"
+	"jmp *%rdx\n");
+
+GUEST_CODE(split_tail,
+	".code64\n"
+	"mov %ebx, %eax\n"
+	GUEST_REPORT_EAX
+	GUEST_DONE);
+
+TEST(insn_across_pages)
+{
+	static const uint8_t nops_cpuid_leaf0[] = { 0x31, 0xc0, 0x31, 0xc9 };
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64, GUEST(split_insn));
+	const struct kvm_cpuid_entry2 *leaf0 = vmm_cpuid_entry(0, 0);
+	struct vmm_vm *vm = vcpu->vm;
+	uint64_t *pd1 = vmm_gpa_to_hva(vm, GUEST_PML4 + 0x3000);
+	uint64_t *pt = vmm_gpa_to_hva(vm, SPLIT_PT);
+	uint8_t *a = vmm_gpa_to_hva(vm, SPLIT_A);
+	uint8_t *b = vmm_gpa_to_hva(vm, SPLIT_B);
+	uint8_t *c = vmm_gpa_to_hva(vm, SPLIT_C);
+	struct kvm_run *run = vcpu->run;
+	size_t tail = split_tail_end - split_tail_start;
+	uint32_t data = 0;
+
+	pd1[0] = SPLIT_PT | 0x3;
+	pt[0] = SPLIT_A | 0x3;
+	pt[1] = SPLIT_B | 0x3;
+	pt[2] = SPLIT_C | 0x3;
+	/* MOV %eax, (%rbx) = 89 03 over pages 0 and 1; after it, NOPs. */
+	a[0xfff] = 0x89;
+	b[0] = 0x03;
+	memset(b + 1, 0x90, 0xffe);
+	/* XOR %eax, %eax; XOR %ecx, %ecx; CPUID = 0f a2 over pages 1 and 2. */
+	memcpy(b + 0xffa, nops_cpuid_leaf0, sizeof(nops_cpuid_leaf0));
+	b[0xffe] = 0x90;
+	b[0xfff] = 0x0f;
+	c[0] = 0xa2;
+	memcpy(c + 1, split_tail_start, tail);
+	/* The physical pages that follow A and B. */
+	((uint8_t *)vmm_gpa_to_hva(vm, SPLIT_A + 0x1000))[0] = 0x0b;
+	memset(vmm_gpa_to_hva(vm, SPLIT_B + 0x1000), 0x90, 16);
+
+	vmm_expect_exit(vcpu, KVM_EXIT_MMIO);
+	TEST_ASSERT(run->mmio.is_write && run->mmio.phys_addr == GUEST_MMIO &&
+		    run->mmio.len == 4, "expected a 4-byte write at %#llx, got %s",
+		    (unsigned long long)GUEST_MMIO, vmm_exit_describe(vcpu));
+	memcpy(&data, run->mmio.data, 4);
+	TEST_ASSERT_EQ(data, 0xdeadbeef);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), leaf0->ebx);
+	vmm_guest_done(vcpu);
+}
+
 GUEST_CODE(fail_entry,
 	".code64\n"
 	GUEST_DONE);
