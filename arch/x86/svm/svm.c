@@ -40,6 +40,7 @@ struct svm_vcpu {
 	u64 vmcb_pa;
 	int asid_cpu;
 	u64 asid_generation;		/* 0: needs a fresh ASID */
+	bool host_state_saved;		/* by the last #VMEXIT, see below */
 };
 
 static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
@@ -655,6 +656,24 @@ static bool svm_undo_refused_vmrun(struct svm_vcpu *svm)
 	       s->rax != arch->gpr[VMM_RAX];
 }
 
+/*
+ * Whether the #VMEXIT just taken stored the host's registers in the save
+ * area, which hardware never does.  QEMU 7.2's TCG does, on CPU 0 only: an
+ * FXRSTOR or XRSTOR on any other CPU clears IGNNE in CPU 0's hidden flags
+ * by an unlocked read-modify-write (cpu_clear_ignne()), which can undo
+ * CPU 0's #VMEXIT clearing its nested-paging flag.  CPU 0 then fetches the
+ * host's next instruction through the guest's nested page tables, and the
+ * nested page fault stores a second #VMEXIT, with the host's registers,
+ * over the first: the guest's state and its exit are gone.  The host's RAX
+ * at VMRUN is the VMCB's address and its CR3 the host's; a guest's are not.
+ */
+static bool svm_saved_host_state(const struct svm_vcpu *svm)
+{
+	const struct vmcb_save *s = &svm->vmcb->save;
+
+	return unlikely(s->rax == svm->vmcb_pa) && s->cr3 == __read_cr3();
+}
+
 static bool svm_guest_xcr0_differs(struct vmm_vcpu *vcpu)
 {
 	return (to_svm(vcpu)->vmcb->save.cr4 & X86_CR4_OSXSAVE) &&
@@ -664,7 +683,7 @@ static bool svm_guest_xcr0_differs(struct vmm_vcpu *vcpu)
 static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
-	bool switch_xcr0, lost;
+	bool switch_xcr0, refused, lost;
 	struct svm_cpu *sd;
 	int cpu;
 
@@ -720,8 +739,10 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 
 	WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 	svm->vmcb->control.tlb_control = SVM_TLB_FLUSH_NONE;
-	lost = unlikely(svm_vmrun_refused(svm->vmcb)) &&
-	       svm_undo_refused_vmrun(svm);
+	refused = unlikely(svm_vmrun_refused(svm->vmcb));
+	svm->host_state_saved = !refused && svm_saved_host_state(svm);
+	lost = svm->host_state_saved ||
+	       (refused && svm_undo_refused_vmrun(svm));
 	svm_store_guest_regs(svm);
 	svm_save_exit_int_info(svm);
 	/* Nothing of the host's may reach userspace, nor run again. */
@@ -924,6 +945,13 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 	struct svm_vcpu *svm = to_svm(vcpu);
 	u64 code = svm->vmcb->control.exit_code;
 
+	/* The state is already reset; the exit that was lost cannot be had. */
+	if (unlikely(svm->host_state_saved)) {
+		pr_err_ratelimited("vmm: a #VMEXIT stored the host's registers as the guest's (QEMU TCG's race on CPU 0?): the vCPU's state is lost\n");
+		return vmm_x86_exit_internal_error(vcpu,
+				KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, code,
+				svm->vmcb->control.exit_info_1);
+	}
 	if (code == SVM_EXIT_NPF)
 		return svm_exit_npf(svm);
 	if (svm_vmrun_refused(svm->vmcb))
