@@ -178,9 +178,16 @@ int vmm_x86_set_msr(struct vmm_vcpu *vcpu, u32 index, u64 data, bool host)
 
 	switch (index) {
 	case MSR_EFER:
-		/* LMA is the processor's to set (AMD APM Vol. 2 14.6). */
-		if (!host)
-			data = (data & ~EFER_LMA) | (a->efer & EFER_LMA);
+		/*
+		 * LMA is the processor's to set (AMD APM Vol. 2 14.6), whoever
+		 * writes: KVM keeps it too; userspace sets it with KVM_SET_SREGS.
+		 * With paging on, LME cannot change: #GP (APM 14.6.1; SDM Vol. 3A
+		 * 9.8.5).  Userspace may, as in KVM.
+		 */
+		data = (data & ~EFER_LMA) | (a->efer & EFER_LMA);
+		if (!host && (vmm_ops->get_cr(vcpu, 0) & X86_CR0_PG) &&
+		    ((data ^ a->efer) & EFER_LME))
+			return -EINVAL;
 		if (!vmm_x86_efer_valid(data))
 			return -EINVAL;
 		vmm_ops->set_efer(vcpu, data);

@@ -332,6 +332,66 @@ TEST(guest_unknown_gp)
 }
 
 /*
+ * EFER.LMA is the processor's: a host write keeps it as it is, as KVM
+ * does (the mode itself is KVM_SET_SREGS's business).
+ */
+TEST(efer_host_write_keeps_lma)
+{
+	struct vmm_vm *vm = vmm_vm_create();
+	struct vmm_vcpu *vcpu = vmm_vcpu_create(vm, 0);
+
+	set_msr(vcpu, MSR_EFER, EFER_SCE | EFER_LME | EFER_LMA);
+	TEST_ASSERT_EQ(get_msr(vcpu, MSR_EFER), EFER_SCE | EFER_LME);
+	vmm_vcpu_setup(vcpu, MODE_LONG64, GUEST_CODE_GPA);
+	set_msr(vcpu, MSR_EFER, EFER_SCE);
+	TEST_ASSERT_EQ(get_msr(vcpu, MSR_EFER), EFER_SCE | EFER_LMA);
+	vmm_vm_free(vm);
+}
+
+/*
+ * With paging on, a guest's WRMSR that changes EFER.LME takes #GP (APM
+ * Vol. 2 14.6.1); one that keeps it (here: SCE toggled) is taken.
+ */
+GUEST_CODE(guest_efer,
+	".code64\n"
+	"mov $" S(MSR_EFER) ", %ecx\n"
+	"rdmsr\n"
+	"mov %eax, %esi\n"
+	"and $~0x100, %eax\n"	/* LME */
+	"wrmsr\n"
+	"mov $0x1111, %eax\n"
+	GUEST_REPORT_EAX
+	"mov %esi, %eax\n"
+	"xor $0x1, %eax\n"	/* SCE */
+	"wrmsr\n"
+	"rdmsr\n"
+	GUEST_REPORT_EAX
+	GUEST_DONE
+	GUEST_LABEL(efer_gp_handler)
+	"pop %rax\n"
+	"mov $13, %eax\n"
+	GUEST_REPORT_EAX
+	"addq $2, (%rsp)\n"
+	"iretq\n");
+GUEST_LABEL_DECL(efer_gp_handler);
+
+TEST(guest_efer_lme_with_paging_gp)
+{
+	struct vmm_vcpu *vcpu = vmm_vm_with_vcpu(MODE_LONG64,
+						 GUEST(guest_efer));
+	uint64_t efer = get_msr(vcpu, MSR_EFER);
+
+	vmm_vm_set_idt_gate(vcpu->vm, 13,
+			    GUEST_LABEL_GPA(guest_efer, efer_gp_handler));
+	vmm_vcpu_load_idt(vcpu);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 13);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), 0x1111);
+	TEST_ASSERT_EQ(vmm_guest_report(vcpu), (uint32_t)(efer ^ EFER_SCE));
+	vmm_guest_done(vcpu);
+	TEST_ASSERT_EQ(get_msr(vcpu, MSR_EFER), efer ^ EFER_SCE);
+}
+
+/*
  * IA32_MISC_ENABLE: Linux reads it early on an Intel CPU (verify_cpu) with
  * no IDT yet. The PMU bits are read-only to the guest (#GP on a change),
  * the rest is stored as written.
