@@ -62,6 +62,11 @@ struct fvcpu {
 	struct kvm_run *run;
 	bool ran;		/* set up for the runner guest already */
 	bool cpuid_garbage;	/* its CPUID table is not the supported one */
+	/*
+	 * KVM_SET_MSRS wrote its EFER: userspace may change LME under paging,
+	 * in KVM too, which leaves a state KVM_SET_SREGS refuses.
+	 */
+	bool efer_host_written;
 };
 
 struct fvm {
@@ -88,6 +93,11 @@ static struct fvm *vms[NR_VMS];
 static uint8_t *arena, *buf, *ro_page, *hole;
 static size_t run_size;
 static bool strict;
+/*
+ * Writes to kvm_run pages by the fuzz thread so far (garbage, or a KVM_RUN
+ * of its own): a runner ignores an exit written over meanwhile.
+ */
+static uint64_t scribbles;
 static volatile bool stop;
 static struct runmap runmaps[NR_RUNMAPS];
 static pid_t children[NR_CHILDREN];
@@ -1115,10 +1125,24 @@ static void op_vcpu_state(void)
 	 * restoring a vCPU relies on) - unless its CPUID table was replaced
 	 * with garbage, which may make the current CR4 or XCR0 invalid.
 	 */
+	if (io->nr == KVM_SET_SREGS && r == 0)
+		v->efer_host_written = false;
 	if (strict && kind == P_GOOD && how == 0 && io->get && r < 0 &&
-	    !v->cpuid_garbage && err != EINTR)
+	    !v->cpuid_garbage && err != EINTR &&
+	    !(io->nr == KVM_SET_SREGS && v->efer_host_written)) {
 		fz_fail("iter %llu: %s of what its GET returned: %s",
 			(unsigned long long)iteration, io->name, strerror(err));
+		if (io->nr == KVM_SET_SREGS) {
+			const struct kvm_sregs *sr = p;
+
+			fz_fail("  refused: cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx apic_base %#llx; cs %#x base %#llx l %u db %u type %u; ss %#x dpl %u",
+				(unsigned long long)sr->cr0, (unsigned long long)sr->cr3,
+				(unsigned long long)sr->cr4, (unsigned long long)sr->efer,
+				(unsigned long long)sr->apic_base, sr->cs.selector,
+				(unsigned long long)sr->cs.base, sr->cs.l, sr->cs.db,
+				sr->cs.type, sr->ss.selector, sr->ss.dpl);
+		}
+	}
 }
 
 static void op_vcpu_cpuid(void)
@@ -1203,6 +1227,8 @@ static void op_vcpu_msrs(void)
 					     rng_interesting(&rng);
 			if (m->entries[i].index == FZ_MSR_EFER && fz_avoid_tcg_hangs())
 				m->entries[i].data &= ~FZ_EFER_LME;
+			if (m->entries[i].index == FZ_MSR_EFER && set)
+				v->efer_host_written = true;
 		}
 	}
 	r = xioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, (unsigned long)m, &err);
@@ -1260,6 +1286,8 @@ static void op_vcpu_misc(void)
 
 		if (v->run && rng_chance(&rng, 20))
 			v->run->immediate_exit = 1;
+		/* A runner may share this kvm_run: its exit is not its own now. */
+		__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
 		note_ioctl(KVM_RUN);
 		if (arg)
 			r = xioctl(v->fd, KVM_RUN, arg, &err);
@@ -1684,6 +1712,7 @@ static void vcpu_run_once(struct fvcpu *v, const char *after)
 	long r;
 	int err;
 
+	__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
 	note_ioctl(KVM_RUN);
 	r = fz_run_bounded(v->fd, RUN_MS);
 	err = errno;
@@ -1894,8 +1923,6 @@ static void op_runmap(void)
 }
 
 /* Garbage in the shared kvm_run: the kernel must not trust it. */
-/* Scribbles so far: a runner ignores an exit scribbled over meanwhile. */
-static uint64_t scribbles;
 
 static void op_scribble(void)
 {
