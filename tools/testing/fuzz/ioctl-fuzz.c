@@ -94,10 +94,16 @@ static uint8_t *arena, *buf, *ro_page, *hole;
 static size_t run_size;
 static bool strict;
 /*
- * Writes to kvm_run pages by the fuzz thread so far (garbage, or a KVM_RUN
- * of its own): a runner ignores an exit written over meanwhile.
+ * Writes to kvm_run pages by the fuzz thread (garbage, or a KVM_RUN of its
+ * own), counted twice each, before and after, as a seqlock: a runner
+ * ignores an exit it checked while the count was odd or changed.
  */
 static uint64_t scribbles;
+
+static void scribble_mark(void)
+{
+	__atomic_add_fetch(&scribbles, 1, __ATOMIC_SEQ_CST);
+}
 static volatile bool stop;
 static struct runmap runmaps[NR_RUNMAPS];
 static pid_t children[NR_CHILDREN];
@@ -1284,10 +1290,10 @@ static void op_vcpu_misc(void)
 		/* KVM_RUN from the fuzz thread, perhaps with immediate_exit. */
 		unsigned long arg = rng_chance(&rng, 90) ? 0 : rng_interesting(&rng);
 
+		/* A runner may share this kvm_run: its exit is not its own now. */
+		scribble_mark();
 		if (v->run && rng_chance(&rng, 20))
 			v->run->immediate_exit = 1;
-		/* A runner may share this kvm_run: its exit is not its own now. */
-		__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
 		note_ioctl(KVM_RUN);
 		if (arg)
 			r = xioctl(v->fd, KVM_RUN, arg, &err);
@@ -1311,6 +1317,7 @@ static void op_vcpu_misc(void)
 					v->run->exit_reason, bad);
 			fz_complete_exit(v->run, run_size, &rng);
 		}
+		scribble_mark();
 		break;
 	}
 	}
@@ -1712,7 +1719,7 @@ static void vcpu_run_once(struct fvcpu *v, const char *after)
 	long r;
 	int err;
 
-	__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
+	scribble_mark();
 	note_ioctl(KVM_RUN);
 	r = fz_run_bounded(v->fd, RUN_MS);
 	err = errno;
@@ -1728,6 +1735,7 @@ static void vcpu_run_once(struct fvcpu *v, const char *after)
 			fz_fail("%s: exit %u: %s", what, v->run->exit_reason, bad);
 		fz_complete_exit(v->run, run_size, &rng);
 	}
+	scribble_mark();
 }
 
 static void op_vcpu_apic(void)
@@ -1932,10 +1940,11 @@ static void op_scribble(void)
 	if (!v || !v->run)
 		return;
 	p = (uint8_t *)v->run;
-	__atomic_add_fetch(&scribbles, 1, __ATOMIC_RELAXED);
+	scribble_mark();
 	for (unsigned int n = 1 + rng_below(&rng, 8); n; n--)
 		p[rng_below(&rng, 256)] = rng_next(&rng);
 	v->run->immediate_exit = 0;
+	scribble_mark();
 }
 
 /* ---- fork ---------------------------------------------------------------------------- */
@@ -2115,7 +2124,7 @@ static void runner_one(struct runner *me)
 		fz_vcpu_setup(fd, FZ_LONG64, FZ_CODE, FZ_STACK_TOP);
 	}
 	for (unsigned int n = 1 + rng_below(&me->rng, 16); n && !stop; n--) {
-		uint64_t scribbled = __atomic_load_n(&scribbles, __ATOMIC_RELAXED);
+		uint64_t scribbled = __atomic_load_n(&scribbles, __ATOMIC_SEQ_CST);
 		int r, err;
 
 		fz_doing(me->index, "KVM_RUN on fd %d (%s)", fd, raw ? "raw" : "dup");
@@ -2140,7 +2149,8 @@ static void runner_one(struct runner *me)
 		if (!raw && strict) {
 			const char *bad = fz_check_exit(run, run_size);
 
-			if (bad && scribbled == __atomic_load_n(&scribbles, __ATOMIC_RELAXED))
+			if (bad && !(scribbled & 1) &&
+			    scribbled == __atomic_load_n(&scribbles, __ATOMIC_SEQ_CST))
 				fz_fail("runner: exit %u (%s): %s", run->exit_reason,
 					fz_exit_name(run->exit_reason), bad);
 		}
