@@ -32,8 +32,9 @@ void vmm_x86_retire(struct vmm_vcpu *vcpu, u64 next_rip)
 
 /*
  * Fetch the bytes at CS:RIP, up to X86_EMU_MAX_INSN_LEN or to the first one
- * that cannot be read.  The usual case, an instruction that does not reach
- * the end of its page, is one translation and one fixed-size copy.
+ * that cannot be read, a page at a time.  The usual case, an instruction
+ * that does not reach the end of its page, is one translation and one
+ * fixed-size copy (which skips the hardened-usercopy checks).
  */
 static int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu,
 			      const struct kvm_segment *cs, u8 *insn,
@@ -45,17 +46,6 @@ static int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu,
 
 	la = vmm_x86_is_long_mode(vcpu) && cs->l ? vcpu->arch.rip :
 		(u32)(cs->base + vcpu->arch.rip);
-	if (offset_in_page(la) <= PAGE_SIZE - X86_EMU_MAX_INSN_LEN) {
-		void __user *hva = NULL;
-
-		if (!vmm_x86_translate(vcpu, la, VMM_ACCESS_FETCH, &gpa, &err) &&
-		    !err)
-			hva = vmm_gpa_to_hva(vcpu->vm, gpa);
-		if (!hva || copy_from_user(insn, hva, X86_EMU_MAX_INSN_LEN))
-			return -EFAULT;
-		*len = X86_EMU_MAX_INSN_LEN;
-		return 0;
-	}
 	while (n < X86_EMU_MAX_INSN_LEN) {
 		unsigned int chunk = min_t(unsigned int, X86_EMU_MAX_INSN_LEN - n,
 					   PAGE_SIZE - offset_in_page(la + n));
@@ -63,8 +53,14 @@ static int vmm_x86_fetch_insn(struct vmm_vcpu *vcpu,
 		if (vmm_x86_translate(vcpu, la + n, VMM_ACCESS_FETCH, &gpa, &err) ||
 		    err)
 			break;
-		if (vmm_read_guest(vcpu->vm, gpa, insn + n, chunk))
+		if (chunk == X86_EMU_MAX_INSN_LEN) {
+			void __user *hva = vmm_gpa_to_hva(vcpu->vm, gpa);
+
+			if (!hva || copy_from_user(insn, hva, X86_EMU_MAX_INSN_LEN))
+				break;
+		} else if (vmm_read_guest(vcpu->vm, gpa, insn + n, chunk)) {
 			break;
+		}
 		n += chunk;
 	}
 	*len = n;

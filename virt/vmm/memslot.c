@@ -23,6 +23,12 @@
 /* KVM's limit on the pages of one slot (the dirty bitmap is indexed by int). */
 #define VMM_MEMSLOT_MAX_PAGES	((1ULL << 31) - 1)
 
+/* The process address of gpa, which lies in slot. */
+static unsigned long vmm_memslot_hva(const struct vmm_memslot *slot, u64 gpa)
+{
+	return slot->hva + (gpa - (slot->base_gfn << PAGE_SHIFT));
+}
+
 struct vmm_memslot *vmm_memslot_find(struct vmm_memslots *slots, u64 gfn)
 {
 	unsigned int i;
@@ -283,8 +289,7 @@ static int vmm_access_guest(struct vmm_vm *vm, u64 gpa, void *data,
 		slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
 		if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 			return -ENOENT;
-		hva = (void __user *)(slot->hva +
-				      (gpa - (slot->base_gfn << PAGE_SHIFT)));
+		hva = (void __user *)vmm_memslot_hva(slot, gpa);
 		/*
 		 * Page-table entries, read on every guest walk the emulator
 		 * does: get_user() costs less than the checked copy.
@@ -323,8 +328,7 @@ void __user *vmm_gpa_to_hva(struct vmm_vm *vm, u64 gpa)
 	slot = vmm_memslot_find(vmm_memslots(vm), gpa >> PAGE_SHIFT);
 	if (!slot)
 		return NULL;
-	return (void __user *)(slot->hva +
-			       (gpa - (slot->base_gfn << PAGE_SHIFT)));
+	return (void __user *)vmm_memslot_hva(slot, gpa);
 }
 
 int vmm_read_guest(struct vmm_vm *vm, u64 gpa, void *data, unsigned int len)
@@ -361,8 +365,7 @@ int vmm_gpa_to_pfn(struct vmm_vcpu *vcpu, u64 gpa, bool write,
 	if (write && (slot->flags & KVM_MEM_READONLY))
 		return -ENOENT;
 	*slotp = slot;
-	hva = slot->hva + (gpa - (slot->base_gfn << PAGE_SHIFT));
-	hva &= PAGE_MASK;
+	hva = vmm_memslot_hva(slot, gpa) & PAGE_MASK;
 
 	*seq = READ_ONCE(vm->mmu_seq);
 	smp_rmb();	/* sample the sequence before the page tables */

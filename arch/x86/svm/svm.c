@@ -40,7 +40,7 @@ struct svm_vcpu {
 	u64 vmcb_pa;
 	int asid_cpu;
 	u64 asid_generation;		/* 0: needs a fresh ASID */
-	bool host_state_saved;		/* by the last #VMEXIT, see below */
+	bool state_lost;		/* the last #VMEXIT's save area: see below */
 };
 
 static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
@@ -683,7 +683,7 @@ static bool svm_guest_xcr0_differs(struct vmm_vcpu *vcpu)
 static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
-	bool switch_xcr0, refused, lost;
+	bool switch_xcr0;
 	struct svm_cpu *sd;
 	int cpu;
 
@@ -739,14 +739,14 @@ static int svm_vcpu_run(struct vmm_vcpu *vcpu)
 
 	WRITE_ONCE(vcpu->mode, VMM_OUTSIDE_GUEST);
 	svm->vmcb->control.tlb_control = SVM_TLB_FLUSH_NONE;
-	refused = unlikely(svm_vmrun_refused(svm->vmcb));
-	svm->host_state_saved = !refused && svm_saved_host_state(svm);
-	lost = svm->host_state_saved ||
-	       (refused && svm_undo_refused_vmrun(svm));
+	if (unlikely(svm_vmrun_refused(svm->vmcb)))
+		svm->state_lost = svm_undo_refused_vmrun(svm);
+	else
+		svm->state_lost = svm_saved_host_state(svm);
 	svm_store_guest_regs(svm);
 	svm_save_exit_int_info(svm);
 	/* Nothing of the host's may reach userspace, nor run again. */
-	if (unlikely(lost))
+	if (unlikely(svm->state_lost))
 		svm_reset_state(svm);
 	vmm_x86_after_exit(vcpu);
 	local_irq_enable();
@@ -945,8 +945,10 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 	struct svm_vcpu *svm = to_svm(vcpu);
 	u64 code = svm->vmcb->control.exit_code;
 
+	if (svm_vmrun_refused(svm->vmcb))
+		return vmm_x86_exit_fail_entry(vcpu, SVM_EXIT_INVALID);
 	/* The state is already reset; the exit that was lost cannot be had. */
-	if (unlikely(svm->host_state_saved)) {
+	if (unlikely(svm->state_lost)) {
 		pr_err_ratelimited("vmm: a #VMEXIT stored the host's registers as the guest's (QEMU TCG's race on CPU 0?): the vCPU's state is lost\n");
 		return vmm_x86_exit_internal_error(vcpu,
 				KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, code,
@@ -954,8 +956,6 @@ static int svm_handle_exit(struct vmm_vcpu *vcpu)
 	}
 	if (code == SVM_EXIT_NPF)
 		return svm_exit_npf(svm);
-	if (svm_vmrun_refused(svm->vmcb))
-		return vmm_x86_exit_fail_entry(vcpu, SVM_EXIT_INVALID);
 	if (code < ARRAY_SIZE(svm_exit_handlers) && svm_exit_handlers[code])
 		return svm_exit_handlers[code](svm);
 	/* An intercept we never asked for: the guest must not go on. */

@@ -99,11 +99,6 @@ static bool strict;
  * ignores an exit it checked while the count was odd or changed.
  */
 static uint64_t scribbles;
-
-static void scribble_mark(void)
-{
-	__atomic_add_fetch(&scribbles, 1, __ATOMIC_SEQ_CST);
-}
 static volatile bool stop;
 static struct runmap runmaps[NR_RUNMAPS];
 static pid_t children[NR_CHILDREN];
@@ -111,6 +106,12 @@ static unsigned int nr_children;
 static struct rng rng;		/* the fuzz thread's */
 static uint64_t iteration;
 static char what[160];
+
+/* Around each write to a kvm_run by the fuzz thread: see scribbles. */
+static void scribble_mark(void)
+{
+	__atomic_add_fetch(&scribbles, 1, __ATOMIC_SEQ_CST);
+}
 
 /* ---- ioctl bookkeeping ------------------------------------------------------- */
 
@@ -1931,7 +1932,6 @@ static void op_runmap(void)
 }
 
 /* Garbage in the shared kvm_run: the kernel must not trust it. */
-
 static void op_scribble(void)
 {
 	struct fvcpu *v = pick_vcpu(NULL);
